@@ -1,0 +1,5 @@
+"""`python -m lrensemble` is the `lrens` command."""
+
+from lrensemble.cli.main import main
+
+main()
