@@ -1,0 +1,60 @@
+"""Validated configuration: pydantic models whose errors become one `ConfigError` sentence, and
+TOML loading."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from lrensemble.errors import ConfigError
+
+
+def describe_validation_error(error: ValidationError, where: str = "") -> str:
+    """The first problem of a pydantic error as one sentence, e.g.
+    `train.epochs: Input should be greater than 0 (got -3).`"""
+    first = error.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"])
+    prefix = f"{where}: " if where else ""
+    location = f"{loc}: " if loc else ""
+    msg = first["msg"]
+    if first["type"] == "extra_forbidden":
+        msg = "unknown key"
+    elif first["type"] == "missing":
+        msg = "required key is missing"
+    got = first.get("input")
+    shown = "" if first["type"] in ("missing", "extra_forbidden") else f" (got {got!r})"
+    more = len(error.errors()) - 1
+    tail = f"; and {more} more problem{'s' if more > 1 else ''}" if more else ""
+    return f"{prefix}{location}{msg}{shown}{tail}."
+
+
+class StrictModel(BaseModel):
+    """A configuration object: unknown keys are errors, values are validated on construction,
+    and a bad value raises `ConfigError` with one sentence."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise ConfigError(describe_validation_error(exc, type(self).__name__)) from None
+
+
+def load_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a TOML file, turning missing files and syntax errors into `ConfigError`."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"Config file {path} does not exist.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"Config file {path} cannot be read ({exc}).") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"Config file {path} is not valid TOML: {exc}.") from None

@@ -1,0 +1,155 @@
+"""Hooks into the trainer: extra loss terms, fixed weight masks and weight averaging.
+
+The later methods are built from these: feature-distance and diversity losses (snapshot
+variants), pruning masks (Prune-and-Tune) and averaging (SWA-style members).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn, update_bn
+
+from lrensemble.errors import ParameterError
+
+if TYPE_CHECKING:
+    from lrensemble.data.loader import BatchLoader
+
+
+@dataclass
+class TrainContext:
+    """What hooks see: the live objects and the position in training."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    loader: BatchLoader
+    device: torch.device
+    epochs: int
+    epoch: int = 0
+    step: int = 0
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+class TrainHook:
+    """Base class: override what you need. `state_dict`/`load_state_dict` make a hook resumable
+    (tensors are fine: they go to the safetensors checkpoint)."""
+
+    def on_train_start(self, ctx: TrainContext) -> None: ...
+
+    def extra_loss(
+        self, ctx: TrainContext, x: torch.Tensor, y: torch.Tensor, logits: torch.Tensor
+    ) -> torch.Tensor | None:
+        return None
+
+    def after_step(self, ctx: TrainContext) -> None: ...
+
+    def on_epoch_end(self, ctx: TrainContext) -> None: ...
+
+    def on_train_end(self, ctx: TrainContext) -> None: ...
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+class ExtraLoss(TrainHook):
+    """Add `weight * fn(ctx, x, y, logits)` to the training loss of every batch."""
+
+    def __init__(
+        self,
+        fn: Callable[[TrainContext, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor],
+        weight: float = 1.0,
+    ) -> None:
+        self.fn, self.weight = fn, float(weight)
+
+    def extra_loss(self, ctx, x, y, logits):  # type: ignore[no-untyped-def]
+        return self.weight * self.fn(ctx, x, y, logits)
+
+
+class WeightMask(TrainHook):
+    """Keep masked weights at exactly zero: `masks` maps parameter names to boolean (or 0/1)
+    tensors of the parameter's shape; False entries are zeroed at the start and after every
+    optimizer step, whatever momentum or weight decay would do to them."""
+
+    def __init__(self, masks: Mapping[str, torch.Tensor]) -> None:
+        self.masks = dict(masks)
+        self._pairs: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def on_train_start(self, ctx: TrainContext) -> None:
+        params = dict(ctx.model.named_parameters())
+        unknown = sorted(set(self.masks) - set(params))
+        if unknown:
+            raise ParameterError(f"Masks name parameters the model lacks: {', '.join(unknown)}.")
+        self._pairs = []
+        for name, mask in self.masks.items():
+            p = params[name]
+            if tuple(mask.shape) != tuple(p.shape):
+                raise ParameterError(
+                    f"The mask of {name} has shape {tuple(mask.shape)}, the parameter "
+                    f"{tuple(p.shape)}."
+                )
+            self._pairs.append((p, mask.to(device=p.device, dtype=p.dtype)))
+        self.apply()
+
+    @torch.no_grad()
+    def apply(self) -> None:
+        for p, m in self._pairs:
+            p.mul_(m)
+
+    def after_step(self, ctx: TrainContext) -> None:
+        self.apply()
+
+
+class WeightAveraging(TrainHook):
+    """Average weights during training with torch's `AveragedModel`: `mode="swa"` (equal
+    average of the weights at the end of each epoch from `start_epoch` on) or `mode="ema"`
+    (exponential moving average after every step). At the end the averaged weights replace the
+    model's and batch-norm statistics are recomputed on the training data."""
+
+    def __init__(self, mode: str = "swa", start_epoch: int = 0, decay: float = 0.999) -> None:
+        if mode not in ("swa", "ema"):
+            raise ParameterError(f"Weight averaging mode must be 'swa' or 'ema', got {mode!r}.")
+        if not 0.0 < decay < 1.0:
+            raise ParameterError(f"EMA decay must be in (0, 1), got {decay}.")
+        self.mode, self.start_epoch, self.decay = mode, int(start_epoch), float(decay)
+        self.averaged: AveragedModel | None = None
+        self._pending: dict[str, Any] | None = None
+
+    def on_train_start(self, ctx: TrainContext) -> None:
+        fn = get_ema_multi_avg_fn(self.decay) if self.mode == "ema" else None
+        self.averaged = AveragedModel(ctx.model, multi_avg_fn=fn, use_buffers=self.mode == "ema")
+        if self._pending is not None:
+            self.averaged.load_state_dict(self._pending)
+            self._pending = None
+
+    def after_step(self, ctx: TrainContext) -> None:
+        if self.mode == "ema" and ctx.epoch >= self.start_epoch:
+            self.averaged.update_parameters(ctx.model)  # type: ignore[union-attr]
+
+    def on_epoch_end(self, ctx: TrainContext) -> None:
+        if self.mode == "swa" and ctx.epoch >= self.start_epoch:
+            self.averaged.update_parameters(ctx.model)  # type: ignore[union-attr]
+
+    def on_train_end(self, ctx: TrainContext) -> None:
+        assert self.averaged is not None
+        if int(self.averaged.n_averaged) == 0:
+            return
+        ctx.model.load_state_dict(self.averaged.module.state_dict())
+        if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in ctx.model.modules()):
+            update_bn((xb for xb, _ in ctx.loader.epoch(ctx.epochs)), ctx.model, ctx.device)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {} if self.averaged is None else {"averaged": self.averaged.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if "averaged" in state:
+            if self.averaged is not None:
+                self.averaged.load_state_dict(state["averaged"])
+            else:
+                self._pending = state["averaged"]
