@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import zipfile
 
 import numpy as np
 
@@ -28,7 +29,7 @@ def mnist1d_arrays() -> dict[str, np.ndarray]:
         try:
             with np.load(path) as f:
                 return {k: f[k] for k in ("x", "y", "x_test", "y_test")}
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             path.unlink(missing_ok=True)  # truncated or foreign cache file: regenerate
     from mnist1d.data import get_dataset_args, make_dataset
 

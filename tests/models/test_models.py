@@ -1,0 +1,76 @@
+"""Every registered model: forward and backward; the papers' sizes; errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from lrensemble.errors import ParameterError, UnknownNameError
+from lrensemble.models import Classifier, count_parameters, create_model, list_models
+
+# Small settings keep the big architectures fast; their full sizes are checked by count below.
+SMALL = {"wrn": dict(depth=10, width=1), "resnet18": dict(width=8)}
+SHAPES = {"mlp": (1, 40), "cnn1d": (1, 40)}
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_forward_backward(name):
+    torch.manual_seed(0)
+    shape = SHAPES.get(name, (3, 32, 32))
+    model = create_model(name, num_classes=7, in_shape=shape, **SMALL.get(name, {}))
+    assert isinstance(model, Classifier)
+    x = torch.randn(4, *shape)
+    out = model(x)
+    assert out.shape == (4, 7)
+    out.sum().backward()
+    assert all(p.grad is not None for p in model.parameters())
+    assert model.forward_features(x).shape[0] == 4
+    assert model.head.out_features == 7
+
+
+@pytest.mark.parametrize(
+    ("name", "count"),
+    [
+        ("lenet_s", 253_290),
+        ("lenet_m", 1_007_306),
+        ("lenet_l", 4_017_546),
+        ("resnet18", 11_173_962),
+        ("wrn-28-10", 36_479_194),
+    ],
+)
+def test_parameter_counts_of_the_papers(name, count):
+    assert count_parameters(create_model(name, 10)) == count
+
+
+def test_group_norm_option_has_no_running_statistics():
+    model = create_model("resnet18", 10, norm="group", width=8)
+    assert not list(model.buffers())
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "fragment"),
+    [
+        (lambda: create_model("vgg", 10), UnknownNameError, "Unknown model 'vgg'"),
+        (lambda: create_model("wrn", 10, depth=27), ParameterError, "6n + 4"),
+        (lambda: create_model("cnn1d", 10, (40,)), ParameterError, "(channels, length)"),
+        (lambda: create_model("mlp", 10, (4,), bogus=1), ParameterError, "no parameter 'bogus'"),
+        (lambda: create_model("mlp", 0, (4,)), ParameterError, "num_classes"),
+        (lambda: create_model("resnet18", 10, norm="layer"), ParameterError, "Unknown norm"),
+    ],
+)
+def test_errors(call, error, fragment):
+    with pytest.raises(error) as info:
+        call()
+    assert fragment in str(info.value)
+
+
+def test_timm_bridge_without_timm_says_how_to_install():
+    pytest.importorskip("torch")
+    try:
+        import timm  # noqa: F401
+    except ImportError:
+        with pytest.raises(UnknownNameError, match=r"lrensemble\[timm\]"):
+            create_model("timm/resnet18", 10)
+    else:
+        model = create_model("timm/resnet18", 10, (3, 32, 32))
+        assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)

@@ -1,0 +1,268 @@
+"""The single-member trainer on MNIST-1D: learning, divergence, resume, hooks, outputs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from lrensemble import schedules
+from lrensemble.errors import CheckpointError, ConfigError
+from lrensemble.train import (
+    ExtraLoss,
+    TrainConfig,
+    TrainHook,
+    WeightAveraging,
+    WeightMask,
+    build_model,
+    load_weights,
+    train_member,
+)
+
+
+def cfg(**kw):
+    return TrainConfig(**{"epochs": 3, "batch_size": 128, **kw})
+
+
+def test_short_mnist1d_run_learns_well_above_chance(mnist1d, tmp_path):
+    model = build_model("cnn1d", mnist1d, seed=0)
+    result = train_member(
+        model,
+        mnist1d,
+        schedules.create("onecycle", max_lr=0.1),
+        cfg(epochs=8),
+        out_dir=tmp_path / "m",
+        model_spec={"name": "cnn1d"},
+        progress=False,
+    )
+    assert result.status == "complete"
+    assert result.metrics["test"]["accuracy"] > 0.5  # chance is 0.1
+    assert len(result.history) == 8
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+    record = json.loads((tmp_path / "m" / "member.json").read_text())
+    assert record["status"] == "complete"
+    assert record["policy"] == {
+        "name": "onecycle",
+        "max_lr": 0.1,
+        "min_lr": 0.0,
+        "pct_start": 0.3,
+        "div_factor": 25.0,
+    }
+    assert record["model"] == {"name": "cnn1d"}
+    assert record["dataset"]["name"] == "mnist1d"
+    assert {"torch", "numpy", "lrensemble", "python"} <= set(record["versions"])
+    assert not (tmp_path / "m" / "checkpoint.safetensors").exists()
+    again = build_model("cnn1d", mnist1d, seed=99)
+    load_weights(again, tmp_path / "m" / "model.safetensors")
+    for a, b in zip(model.state_dict().values(), again.state_dict().values(), strict=True):
+        assert torch.equal(a.cpu(), b)
+
+
+def test_lr_follows_the_policy_every_iteration(mnist1d):
+    seen = []
+
+    class Spy(TrainHook):
+        def after_step(self, ctx):
+            seen.append((ctx.step, ctx.optimizer.param_groups[0]["lr"]))
+
+    policy = schedules.create("composite", max_lr=0.5, min_lr=0.1, cycle_epochs=[1, 1, 1])
+    model = build_model("cnn1d", mnist1d)
+    train_member(model, mnist1d, policy, cfg(epochs=2), hooks=[Spy()], progress=False)
+    steps = -(-3600 // 128)
+    assert len(seen) == 2 * steps
+    for step, lr in seen:
+        assert lr == pytest.approx(policy(step / steps, 2))
+
+
+def test_divergence_stops_cleanly_and_is_marked(mnist1d, tmp_path):
+    model = build_model("cnn1d", mnist1d)
+    result = train_member(
+        model,
+        mnist1d,
+        schedules.create("constant", max_lr=1e4),
+        cfg(momentum=0.9),
+        out_dir=tmp_path / "d",
+        progress=False,
+    )
+    assert result.status == "diverged"
+    assert result.diverged_at["epoch"] == 0
+    record = json.loads((tmp_path / "d" / "member.json").read_text())
+    assert record["status"] == "diverged" and record["diverged_at"] == result.diverged_at
+    assert not (tmp_path / "d" / "model.safetensors").exists()
+    assert not (tmp_path / "d" / "checkpoint.safetensors").exists()
+
+
+class Interrupt(Exception):
+    pass
+
+
+class CrashAfterEpoch(TrainHook):
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_end(self, ctx):
+        if ctx.epoch == self.epoch:
+            raise Interrupt
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "asam"])
+def test_resume_from_checkpoint_equals_an_uninterrupted_run(mnist1d, tmp_path, optimizer):
+    policy = schedules.create("warmup_cosine", max_lr=0.1)
+    config = cfg(epochs=4, optimizer=optimizer, nesterov=True, seed=3)
+    spec = {"name": "mlp", "hidden": [64], "dropout": 0.2}
+
+    def model():
+        return build_model("mlp", mnist1d, seed=3, hidden=[64], dropout=0.2)
+
+    straight = model()
+    expected = train_member(straight, mnist1d, policy, config, model_spec=spec, progress=False)
+
+    resumed = model()
+    with pytest.raises(Interrupt):
+        train_member(
+            resumed,
+            mnist1d,
+            policy,
+            config,
+            out_dir=tmp_path / "r",
+            model_spec=spec,
+            hooks=[CrashAfterEpoch(2)],
+            progress=False,
+        )
+    assert (tmp_path / "r" / "checkpoint.safetensors").exists()
+    assert not (tmp_path / "r" / "member.json").exists()
+    fresh = model()
+    result = train_member(
+        fresh, mnist1d, policy, config, out_dir=tmp_path / "r", model_spec=spec, progress=False
+    )
+    assert [h["epoch"] for h in result.history] == [1, 2, 3, 4]
+    for a, b in zip(straight.state_dict().values(), fresh.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    assert result.metrics == expected.metrics
+
+
+def test_finished_member_is_not_retrained(mnist1d, tmp_path):
+    policy = schedules.create("cosine", max_lr=0.05)
+    first = train_member(
+        build_model("cnn1d", mnist1d),
+        mnist1d,
+        policy,
+        cfg(epochs=1),
+        out_dir=tmp_path / "f",
+        progress=False,
+    )
+
+    class Fail(TrainHook):
+        def on_train_start(self, ctx):
+            raise AssertionError("retrained")
+
+    model = build_model("cnn1d", mnist1d, seed=5)
+    again = train_member(
+        model,
+        mnist1d,
+        policy,
+        cfg(epochs=1),
+        out_dir=tmp_path / "f",
+        hooks=[Fail()],
+        progress=False,
+    )
+    assert again.metrics == first.metrics
+
+
+def test_other_setup_in_the_same_directory_is_refused(mnist1d, tmp_path):
+    train_member(
+        build_model("cnn1d", mnist1d),
+        mnist1d,
+        schedules.create("cosine", max_lr=0.05),
+        cfg(epochs=1),
+        out_dir=tmp_path / "x",
+        progress=False,
+    )
+    with pytest.raises(CheckpointError, match="different setup"):
+        train_member(
+            build_model("cnn1d", mnist1d),
+            mnist1d,
+            schedules.create("cosine", max_lr=0.2),
+            cfg(epochs=1),
+            out_dir=tmp_path / "x",
+            progress=False,
+        )
+
+
+def test_weight_mask_keeps_masked_weights_exactly_zero(mnist1d):
+    model = build_model("cnn1d", mnist1d)
+    gen = torch.Generator().manual_seed(0)
+    masks = {
+        name: torch.rand(p.shape, generator=gen) < 0.5
+        for name, p in model.named_parameters()
+        if p.ndim > 1 and not name.startswith("head")
+    }
+    train_member(
+        model,
+        mnist1d,
+        schedules.create("constant", max_lr=0.05),
+        cfg(epochs=1, weight_decay=1e-3),
+        hooks=[WeightMask(masks)],
+        progress=False,
+    )
+    params = dict(model.named_parameters())
+    for name, mask in masks.items():
+        assert torch.all(params[name][~mask] == 0), name
+        assert torch.any(params[name][mask] != 0), name
+
+
+def test_swa_averages_the_end_of_epoch_weights(mnist1d):
+    snapshots = []
+
+    class Snap(TrainHook):
+        def on_epoch_end(self, ctx):
+            if ctx.epoch >= 1:
+                snapshots.append({k: v.clone() for k, v in ctx.model.state_dict().items()})
+
+    model = build_model("cnn1d", mnist1d)
+    train_member(
+        model,
+        mnist1d,
+        schedules.create("constant", max_lr=0.05),
+        cfg(epochs=3),
+        hooks=[Snap(), WeightAveraging("swa", start_epoch=1)],
+        progress=False,
+    )
+    for name, value in model.state_dict().items():
+        mean = torch.stack([s[name] for s in snapshots]).mean(0)
+        torch.testing.assert_close(value, mean)
+
+
+def test_extra_loss_sees_the_batch_and_changes_training(mnist1d):
+    calls = []
+
+    def l2(ctx, x, y, logits):
+        calls.append((x.shape[0], logits.shape))
+        return sum((p**2).sum() for p in ctx.model.parameters())
+
+    plain = build_model("cnn1d", mnist1d)
+    penalized = build_model("cnn1d", mnist1d)
+    policy = schedules.create("constant", max_lr=0.05)
+    train_member(plain, mnist1d, policy, cfg(epochs=1), progress=False)
+    train_member(
+        penalized, mnist1d, policy, cfg(epochs=1), hooks=[ExtraLoss(l2, 0.01)], progress=False
+    )
+    assert calls and calls[0][1][1] == 10
+    norm = lambda m: sum(float((p.detach() ** 2).sum()) for p in m.parameters())  # noqa: E731
+    assert norm(penalized) < norm(plain)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        (dict(epochs=0), "epochs"),
+        (dict(optimizer="adam"), "optimizer"),
+        (dict(learning_rate=0.1), "unknown key"),
+        (dict(momentum=1.5), "momentum"),
+    ],
+)
+def test_train_config_errors_are_one_sentence(kwargs, fragment):
+    with pytest.raises(ConfigError) as info:
+        TrainConfig(**kwargs)
+    assert fragment in str(info.value) and "\n" not in str(info.value)
