@@ -13,23 +13,32 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from lrensemble.errors import ConfigError
 
 
-def describe_validation_error(error: ValidationError, where: str = "") -> str:
-    """The first problem of a pydantic error as one sentence, e.g.
-    `train.epochs: Input should be greater than 0 (got -3).`"""
+def _first_problem(error: ValidationError) -> tuple[tuple[Any, ...], str]:
+    """Location and message of the first problem, looking through the `ConfigError` that a
+    nested `StrictModel` raised (pydantic wraps it as a value error)."""
     first = error.errors()[0]
-    loc = ".".join(str(p) for p in first["loc"])
-    prefix = f"{where}: " if where else ""
-    location = f"{loc}: " if loc else ""
-    msg = first["msg"]
+    nested = (first.get("ctx") or {}).get("error")
+    if first["type"] == "value_error" and isinstance(nested, ConfigError) and nested.detail:
+        return tuple(first["loc"]) + nested.location, nested.detail
+    msg = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         msg = "unknown key"
     elif first["type"] == "missing":
         msg = "required key is missing"
-    got = first.get("input")
-    shown = "" if first["type"] in ("missing", "extra_forbidden") else f" (got {got!r})"
+    elif not isinstance(first.get("input"), dict):
+        msg += f" (got {first.get('input')!r})"
+    return tuple(first["loc"]), msg
+
+
+def describe_validation_error(error: ValidationError, where: str = "") -> str:
+    """The first problem of a pydantic error as one sentence, e.g.
+    `run.toml: train.epochs: Input should be greater than 0 (got -3).`"""
+    loc, msg = _first_problem(error)
+    location = ".".join(str(p) for p in loc)
+    parts = [p for p in (where, location) if p]
     more = len(error.errors()) - 1
     tail = f"; and {more} more problem{'s' if more > 1 else ''}" if more else ""
-    return f"{prefix}{location}{msg}{shown}{tail}."
+    return f"{': '.join([*parts, msg])}{tail}."
 
 
 class StrictModel(BaseModel):
@@ -42,7 +51,10 @@ class StrictModel(BaseModel):
         try:
             super().__init__(**data)
         except ValidationError as exc:
-            raise ConfigError(describe_validation_error(exc, type(self).__name__)) from None
+            location, detail = _first_problem(exc)
+            raise ConfigError(
+                describe_validation_error(exc, type(self).__name__), location, detail
+            ) from None
 
 
 def load_toml(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -17,7 +17,16 @@ class ParameterError(LREnsembleError, ValueError):
 
 
 class ConfigError(LREnsembleError, ValueError):
-    """A configuration file or object is malformed."""
+    """A configuration file or object is malformed.
+
+    `location` (keys leading to the bad value) and `detail` (the problem alone) let an enclosing
+    configuration report a nested problem with its full path.
+    """
+
+    def __init__(self, message: str, location: tuple[object, ...] = (), detail: str = "") -> None:
+        super().__init__(message)
+        self.location = tuple(location)
+        self.detail = detail
 
 
 class DataError(LREnsembleError, OSError):
