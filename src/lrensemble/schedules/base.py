@@ -44,6 +44,12 @@ class Policy:
         shown = ", ".join(f"{k}={_short(v)}" for k, v in self.params.items())
         return f"{self.name}({shown})"
 
+    @property
+    def short_label(self) -> str:
+        """Name and peak LR only, e.g. `onecycle 0.1`: for progress bars and plot legends."""
+        lr = self.params.get("max_lr")
+        return self.name if lr is None else f"{self.name} {lr:g}"
+
     def curve(self, T: float, steps_per_epoch: int = 50) -> tuple[list[float], list[float]]:
         """The policy sampled every iteration over [0, T]: (epochs, learning rates)."""
         n = max(1, round(T * steps_per_epoch))

@@ -91,5 +91,5 @@ def execute_run(
         out_dir=out_dir,
         model_spec=run.model,
         progress=progress,
-        description=f"{run.model['name']} · {run.build_policy().label}",
+        description=f"{run.model['name']} · {run.build_policy().short_label}",
     )

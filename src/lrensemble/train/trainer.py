@@ -190,6 +190,8 @@ def train_member(
     history: list[dict[str, float]] = []
     start_epoch, elapsed = 0, 0.0
 
+    if out is not None:
+        _remove_stale_temporaries(out)
     if out is not None and resume and (out / CHECKPOINT).exists():
         state = load_state(out / CHECKPOINT, device)
         if state.get("fingerprint") != fingerprint:
@@ -212,7 +214,10 @@ def train_member(
     diverged_at: dict[str, int] | None = None
     steps = len(loader)
     with Bars(progress_enabled(progress)) as bars:
-        epoch_bar = bars.add(description, total=config.epochs, completed=start_epoch)
+        bar = bars.add(
+            description, total=config.epochs * len(loader), completed=start_epoch * len(loader)
+        )
+        info = ""
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             for epoch in range(start_epoch, config.epochs):
                 ctx.epoch = epoch
@@ -226,6 +231,7 @@ def train_member(
                     loss = _train_step(ctx, hooks, xb, yb, config)
                     loss_sum += loss * len(yb)
                     seen += len(yb)
+                    bars.update(bar, advance=1, info=f"epoch {epoch + 1}/{config.epochs} {info}")
                     check = (i + 1) % config.divergence_check_every == 0 or i + 1 == steps
                     if check and not torch.isfinite(loss_sum):  # one sync per check, not per step
                         diverged_at = {"epoch": epoch, "step": ctx.step}
@@ -257,7 +263,7 @@ def train_member(
                     _save_checkpoint(out, fingerprint, ctx, hooks, history, epoch, elapsed)
                 acc = record.get("val_accuracy")
                 info = f"loss {record['train_loss']:.4f}" + (f"  val acc {acc:.4f}" if acc else "")
-                bars.update(epoch_bar, completed=epoch + 1, info=info)
+                bars.update(bar, info=f"epoch {epoch + 1}/{config.epochs} {info}")
 
     if diverged_at is not None:
         result = TrainResult("diverged", history, {}, elapsed, len(history), out, diverged_at)
@@ -371,6 +377,13 @@ def _write_member(out: Path, model: nn.Module, result: TrainResult) -> None:
         save_weights(model, out / WEIGHTS, {"fingerprint": result.record["fingerprint"]})
     write_json(out / MEMBER_JSON, _jsonable(result.record))
     (out / CHECKPOINT).unlink(missing_ok=True)
+
+
+def _remove_stale_temporaries(out: Path) -> None:
+    """Delete temporary files that a killed atomic write left behind (never a real file)."""
+    if out.is_dir():
+        for tmp in out.glob(".*.tmp"):
+            tmp.unlink(missing_ok=True)
 
 
 def _jsonable(obj: Any) -> Any:
