@@ -66,17 +66,21 @@ def _first_line(obj: Any) -> str:
     return (inspect.getdoc(obj) or "").split("\n\n")[0].replace("\n", " ")
 
 
+def _registry_table(registry: Any, column: str, skip: tuple[str, ...] = ()) -> Table:
+    """One row per registered entry: name, keyword parameters with defaults, first doc line."""
+    table = Table(column, "parameters", "description")
+    for name in registry.names():
+        params = {k: v for k, v in registry.parameters(name).items() if k not in skip}
+        table.add_row(name, _params_text(params), _first_line(registry.get(name)))
+    return table
+
+
 @policies_app.command("list")
 def policies_list() -> None:
     """List every LR policy with its parameters and defaults."""
     from lrensemble.schedules import POLICIES
 
-    table = Table("policy", "parameters", "definition")
-    for name in POLICIES.names():
-        table.add_row(
-            name, _params_text(POLICIES.parameters(name)), _first_line(POLICIES.get(name))
-        )
-    out.print(table)
+    out.print(_registry_table(POLICIES, "policy"))
 
 
 @policies_app.command("grid")
@@ -127,10 +131,7 @@ def models_list() -> None:
     """List the registered models and their parameters."""
     from lrensemble.models import MODELS
 
-    table = Table("model", "parameters", "description")
-    for name in MODELS.names():
-        params = {k: v for k, v in MODELS.parameters(name).items() if k not in ("num_classes",)}
-        table.add_row(name, _params_text(params), _first_line(MODELS.get(name)))
+    table = _registry_table(MODELS, "model", skip=("num_classes",))
     table.add_row("timm/<name>", "timm's", "Any timm model, when timm is installed.")
     out.print(table)
 
@@ -140,12 +141,7 @@ def data_list() -> None:
     """List the registered datasets and their parameters."""
     from lrensemble.data import DATASETS
 
-    table = Table("dataset", "parameters", "description")
-    for name in DATASETS.names():
-        table.add_row(
-            name, _params_text(DATASETS.parameters(name)), _first_line(DATASETS.get(name))
-        )
-    out.print(table)
+    out.print(_registry_table(DATASETS, "dataset"))
 
 
 @data_app.command("prepare")

@@ -321,22 +321,18 @@ def _train_step(
     yb: torch.Tensor,
     config: TrainConfig,
 ) -> torch.Tensor:
+    def forward_backward() -> torch.Tensor:
+        loss = _loss(ctx, hooks, xb, yb, config)
+        loss.backward()
+        if config.grad_clip is not None:
+            nn.utils.clip_grad_norm_(ctx.model.parameters(), config.grad_clip)
+        return loss
+
     opt = ctx.optimizer
     opt.zero_grad(set_to_none=True)
-    loss = _loss(ctx, hooks, xb, yb, config)
-    loss.backward()
-    if config.grad_clip is not None:
-        nn.utils.clip_grad_norm_(ctx.model.parameters(), config.grad_clip)
+    loss = forward_backward()
     if needs_closure(opt):
-
-        def closure() -> torch.Tensor:
-            second = _loss(ctx, hooks, xb, yb, config)
-            second.backward()
-            if config.grad_clip is not None:
-                nn.utils.clip_grad_norm_(ctx.model.parameters(), config.grad_clip)
-            return second
-
-        opt.step(closure)
+        opt.step(forward_backward)  # SAM: gradients again at the perturbed weights
     else:
         opt.step()
     for hook in hooks:
