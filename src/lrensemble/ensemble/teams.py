@@ -146,8 +146,8 @@ def team_accuracies(
     Example:
         >>> import numpy as np
         >>> p = np.array([[[.9, .1], [.6, .4]], [[.2, .8], [.3, .7]]])  # 2 members, 2 samples
-        >>> team_accuracies(p, np.array([0, 1])).tolist()
-        [nan, 0.5, 0.5, 0.5]
+        >>> team_accuracies(p, np.array([0, 1])).tolist()  # the pair beats both members
+        [nan, 0.5, 0.5, 1.0]
     """
     p, y = check_probs(probs, labels)
     m, n, _ = p.shape
