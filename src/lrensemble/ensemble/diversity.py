@@ -1,0 +1,260 @@
+"""Diversity of a team: six metrics, their focal versions, prediction diversity and parameter
+cosine similarity. Every score is oriented so that higher = more diverse.
+
+Oracle output o[m, n] = 1 if member m is right on sample n. With L team members and, per sample,
+l_n right and f_n = L − l_n wrong:
+- BD: mean over pairs of (N01 + N10) / N.                        (as is)
+- QS: Yule's Q per pair, (N11 N00 − N01 N10)/(N11 N00 + N01 N10). (1 − mean Q)
+- CK: Cohen's kappa per pair on predicted labels.                (1 − mean κ)
+- KW: Σ_n l_n (L − l_n) / (N L²).                                (as is)
+- GD: 1 − p(2)/p(1), p(1) = Σ f_n / (N L), p(2) = Σ f_n(f_n − 1) / (N L (L − 1)); 0 if p(1) = 0.
+- FK: Fleiss' kappa on predicted labels, members as raters.      (1 − κ)
+Conventions where a formula is 0/0: Q = 1 for identical oracle vectors and 0 otherwise; κ = 1
+when expected agreement is 1; a score over no samples is 0.
+
+Focal diversity (Wu et al., CVPR 2021): for focal member F in team T, the metric on T's outputs
+restricted to the samples F gets wrong; FQ-metric(T) is the mean over F in T.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+
+from lrensemble.ensemble.checks import check_probs, check_team
+from lrensemble.ensemble.teams import check_enumerable, team_matrix, team_sizes
+from lrensemble.errors import ParameterError
+
+METRICS = ("BD", "QS", "CK", "KW", "GD", "FK")
+FAST_FOCAL = ("GD", "KW", "BD")
+
+
+def _pairs(k: int) -> list[tuple[int, int]]:
+    return list(combinations(range(k), 2))
+
+
+def _bd(oracle: np.ndarray, preds: np.ndarray, c: int) -> float:
+    return float(np.mean([np.mean(oracle[i] != oracle[j]) for i, j in _pairs(len(oracle))]))
+
+
+def _qs(oracle: np.ndarray, preds: np.ndarray, c: int) -> float:
+    qs = []
+    for i, j in _pairs(len(oracle)):
+        a, b = oracle[i], oracle[j]
+        n11, n00 = int(np.sum(a & b)), int(np.sum(~a & ~b))
+        n10, n01 = int(np.sum(a & ~b)), int(np.sum(~a & b))
+        den = n11 * n00 + n01 * n10
+        if den:
+            qs.append((n11 * n00 - n01 * n10) / den)
+        else:
+            qs.append(1.0 if n01 == n10 == 0 else 0.0)
+    return 1.0 - float(np.mean(qs))
+
+
+def _kappa(observed: float, expected: float) -> float:
+    return 1.0 if expected >= 1.0 else (observed - expected) / (1.0 - expected)
+
+
+def _ck(oracle: np.ndarray, preds: np.ndarray, c: int) -> float:
+    kappas = []
+    for i, j in _pairs(len(preds)):
+        observed = float(np.mean(preds[i] == preds[j]))
+        pi = np.bincount(preds[i], minlength=c) / preds.shape[1]
+        pj = np.bincount(preds[j], minlength=c) / preds.shape[1]
+        kappas.append(_kappa(observed, float(pi @ pj)))
+    return 1.0 - float(np.mean(kappas))
+
+
+def _kw(oracle: np.ndarray, preds: np.ndarray, c: int) -> float:
+    k, n = oracle.shape
+    right = oracle.sum(axis=0)
+    return float(np.sum(right * (k - right)) / (n * k * k))
+
+
+def _gd(oracle: np.ndarray, preds: np.ndarray, c: int) -> float:
+    k, n = oracle.shape
+    wrong = k - oracle.sum(axis=0)
+    fractions = np.bincount(wrong, minlength=k + 1) / n  # p_i: exactly i members fail
+    i = np.arange(k + 1)
+    p1 = float(np.sum(i / k * fractions))
+    p2 = float(np.sum(i * (i - 1) / (k * (k - 1)) * fractions))
+    return 0.0 if p1 == 0 else 1.0 - p2 / p1
+
+
+def _fk(oracle: np.ndarray, preds: np.ndarray, c: int) -> float:
+    k, n = preds.shape
+    counts = np.zeros((n, c))
+    for row in preds:
+        counts[np.arange(n), row] += 1
+    agreement = float(np.mean((np.sum(counts**2, axis=1) - k) / (k * (k - 1))))
+    share = counts.sum(axis=0) / (n * k)
+    return 1.0 - _kappa(agreement, float(np.sum(share**2)))
+
+
+_FUNCS = {"BD": _bd, "QS": _qs, "CK": _ck, "KW": _kw, "GD": _gd, "FK": _fk}
+
+
+def _metric(name: str) -> str:
+    key = str(name).upper().removeprefix("FQ-")
+    if key not in _FUNCS:
+        raise ParameterError(f"Unknown diversity metric {name!r}; use one of {', '.join(METRICS)}.")
+    return key
+
+
+def _score(metric: str, oracle: np.ndarray, preds: np.ndarray, c: int) -> float:
+    if oracle.shape[1] == 0:
+        return 0.0
+    return _FUNCS[metric](oracle, preds, c)
+
+
+def _team_arrays(
+    probs: Any, labels: Any, team: Iterable[int] | int
+) -> tuple[tuple[int, ...], np.ndarray, np.ndarray, int]:
+    p, y = check_probs(probs, labels)
+    members = check_team(team, len(p))
+    if len(members) < 2:
+        raise ParameterError("Diversity needs a team of at least two members.")
+    preds = p[list(members)].argmax(axis=2)
+    return members, preds == y, preds, p.shape[2]
+
+
+def diversity(probs: Any, labels: Any, team: Iterable[int] | int, metric: str = "GD") -> float:
+    """Diversity of a team (indices or bitmask) over all samples; higher = more diverse."""
+    name = _metric(metric)
+    _, oracle, preds, c = _team_arrays(probs, labels, team)
+    return _score(name, oracle, preds, c)
+
+
+def focal_diversity(
+    probs: Any, labels: Any, team: Iterable[int] | int, metric: str = "GD"
+) -> float:
+    """FQ-metric of a team: mean over focal members F of the metric on the samples F gets
+    wrong (the straightforward definition; `focal_diversity_all` computes every team at once).
+
+    Example:
+        >>> import numpy as np
+        >>> p = np.array([[[.9, .1], [.2, .8]], [[.3, .7], [.6, .4]]])  # 2 members, 2 samples
+        >>> focal_diversity(p, np.array([0, 0]), [0, 1])  # they never fail together
+        1.0
+    """
+    name = _metric(metric)
+    _, oracle, preds, c = _team_arrays(probs, labels, team)
+    scores = [
+        _score(name, oracle[:, ~oracle[f]], preds[:, ~oracle[f]], c) for f in range(len(oracle))
+    ]
+    return float(np.mean(scores))
+
+
+def _cofailures(wrong: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A[f, m] = #samples both f and m get wrong; B[f, m, k] = #samples f, m and k all get
+    wrong: popcounts of ANDed bitmasks."""
+    bits = np.packbits(wrong, axis=1)  # (M, N/8)
+    a = np.bitwise_count(bits[:, None] & bits[None]).sum(axis=-1, dtype=np.int64)
+    b = np.stack(
+        [
+            np.bitwise_count(bits[f][None, None] & bits[:, None] & bits[None]).sum(
+                axis=-1, dtype=np.int64
+            )
+            for f in range(len(bits))
+        ]
+    )
+    return a.astype(np.float64), b.astype(np.float64)
+
+
+def focal_diversity_all(
+    probs: Any, labels: Any, metric: str = "GD", chunk: int = 1 << 15
+) -> np.ndarray:
+    """FQ-metric of every team: float array (2^M,) indexed by bitmask, NaN for teams of fewer
+    than two members.
+
+    GD, KW and BD come in closed form from co-failure counts: on focal negatives of F, with
+    P = Σ_{m∈T} A[F, m] = Σ f_n and Q = Σ_{m,k∈T} B[F, m, k] = Σ f_n²,
+    GD = 1 − (Q − P)/((L − 1) P), KW = (L P − Q)/(n_F L²), BD = (L P − Q)/(C(L, 2) n_F).
+    The other metrics are computed team by team.
+    """
+    name = _metric(metric)
+    p, y = check_probs(probs, labels)
+    m = len(p)
+    check_enumerable(m)
+    out = np.full(1 << m, np.nan)
+    sizes = team_sizes(m)
+    if name not in FAST_FOCAL:
+        for t in np.nonzero(sizes >= 2)[0].tolist():
+            out[t] = focal_diversity(p, y, int(t), name)
+        return out
+    wrong = p.argmax(axis=2) != y
+    a, b = _cofailures(wrong)
+    negatives = np.diag(a)
+    for lo in range(0, 1 << m, chunk):
+        x = team_matrix(m)[lo : lo + chunk] if m <= 20 else _team_rows(m, lo, chunk)
+        size = sizes[lo : lo + len(x)].astype(np.float64)
+        p_sum = x @ a.T  # (teams, F)
+        q_sum = np.stack([np.sum((x @ b[f]) * x, axis=1) for f in range(m)], axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            big_l = size[:, None]
+            if name == "GD":
+                per = np.where(p_sum > 0, 1 - (q_sum - p_sum) / ((big_l - 1) * p_sum), 0.0)
+            elif name == "KW":
+                per = np.where(negatives > 0, (big_l * p_sum - q_sum) / (negatives * big_l**2), 0.0)
+            else:
+                pairs = big_l * (big_l - 1) / 2
+                per = np.where(negatives > 0, (big_l * p_sum - q_sum) / (pairs * negatives), 0.0)
+            scores = np.sum(np.where(x > 0, per, 0.0), axis=1) / size
+        out[lo : lo + len(x)] = np.where(size >= 2, scores, np.nan)
+    return out
+
+
+def _team_rows(m: int, lo: int, count: int) -> np.ndarray:
+    masks = np.arange(lo, min(lo + count, 1 << m), dtype=np.int64)
+    return ((masks[:, None] >> np.arange(m)) & 1).astype(np.float64)
+
+
+def prediction_diversity(probs: Any, labels: Any, team: Iterable[int] | int | None = None) -> float:
+    """Fort et al. (2020), as in the StarSSE thesis: 100 · mean over member pairs of the
+    fraction of samples where their predicted labels differ, divided by the larger of the two
+    error rates (a pair of two error-free members scores 0)."""
+    p, y = check_probs(probs, labels)
+    members = check_team(range(len(p)) if team is None else team, len(p))
+    if len(members) < 2:
+        raise ParameterError("Prediction diversity needs at least two members.")
+    preds = p[list(members)].argmax(axis=2)
+    errors = np.mean(preds != y, axis=1)
+    scores = []
+    for i, j in _pairs(len(members)):
+        worst = max(errors[i], errors[j])
+        scores.append(0.0 if worst == 0 else float(np.mean(preds[i] != preds[j])) / worst)
+    return 100.0 * float(np.mean(scores))
+
+
+BUFFER_SUFFIXES = ("running_mean", "running_var", "num_batches_tracked")
+
+
+def parameter_cosine_similarity(
+    a: Mapping[str, Any], b: Mapping[str, Any], exclude: tuple[str, ...] = ("head.",)
+) -> float:
+    """Cosine similarity of two members' flattened parameters (state dicts of numpy arrays or
+    CPU tensors), leaving out names starting with `exclude` (the output layer by default) and
+    normalization statistics (the LREnsemble ablation, its Figure 7a)."""
+    names = sorted(k for k in a if not k.startswith(exclude) and not k.endswith(BUFFER_SUFFIXES))
+    if (
+        sorted(k for k in b if not k.startswith(exclude) and not k.endswith(BUFFER_SUFFIXES))
+        != names
+    ):
+        raise ParameterError("The two weight sets have different parameter names.")
+    if not names:
+        raise ParameterError("No parameters left to compare after exclusions.")
+    dot = na = nb = 0.0
+    for k in names:
+        x = np.asarray(a[k], dtype=np.float64).ravel()
+        z = np.asarray(b[k], dtype=np.float64).ravel()
+        if x.shape != z.shape:
+            raise ParameterError(f"Parameter {k} has shapes {x.shape} and {z.shape}.")
+        dot += float(x @ z)
+        na += float(x @ x)
+        nb += float(z @ z)
+    if na == 0 or nb == 0:
+        raise ParameterError("Cosine similarity of an all-zero weight set is undefined.")
+    return dot / np.sqrt(na * nb)
