@@ -1,0 +1,467 @@
+"""Ensemble selection on validation predictions: random, brute force, greedy (fixed size, or
+free with replacement), focal diversity and hierarchical pruning.
+
+`select(method, probs, labels, size=None, **options)` returns a `Selection`; each method is also
+a selector class with an sklearn-like `fit(probs, labels) -> self` and fitted attributes
+`members_`, `weights_`, `score_`, `selection_`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from itertools import combinations
+from typing import Any, ClassVar
+
+import numpy as np
+
+from lrensemble.ensemble.checks import check_probs, check_size
+from lrensemble.ensemble.diversity import (
+    FAST_FOCAL,
+    _cofailures,
+    _metric,
+    focal_diversity,
+    focal_diversity_all,
+)
+from lrensemble.ensemble.metrics import NLL_CLIP
+from lrensemble.ensemble.teams import (
+    MAX_ENUMERATION_MEMBERS,
+    check_enumerable,
+    mask_of,
+    members_of,
+    team_accuracies,
+    team_sizes,
+)
+from lrensemble.errors import ParameterError
+
+
+@dataclass(frozen=True)
+class Selection:
+    """A chosen team: member indices, their weights (summing to 1) and the validation accuracy
+    of the weighted soft vote; `details` holds method-specific extras."""
+
+    method: str
+    members: tuple[int, ...]
+    weights: tuple[float, ...]
+    score: float
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        return len(self.members)
+
+
+def soft_vote_scores(
+    p: np.ndarray, y: np.ndarray, members: Sequence[int], weights: Sequence[float] | None = None
+) -> tuple[float, float]:
+    """(accuracy, NLL) of the (weighted) soft vote of `members` on checked arrays."""
+    sub = p[list(members)]
+    mean = sub.mean(axis=0) if weights is None else np.tensordot(np.asarray(weights), sub, 1)
+    acc = float(np.mean(mean.argmax(axis=1) == y))
+    nll = float(-np.mean(np.log(np.clip(mean[np.arange(len(y)), y], NLL_CLIP, None))))
+    return acc, nll
+
+
+def _best_by_accuracy_then_nll(
+    p: np.ndarray, y: np.ndarray, masks: np.ndarray, accs: np.ndarray
+) -> tuple[int, float]:
+    """Among `masks` with their accuracies, the best: highest accuracy, then lowest NLL, then
+    smallest team, then lowest bitmask."""
+    best = accs.max()
+    tied = masks[accs == best]
+    if len(tied) == 1:
+        return int(tied[0]), float(best)
+    keyed = [
+        (soft_vote_scores(p, y, members_of(int(t)))[1], bin(int(t)).count("1"), int(t))
+        for t in tied
+    ]
+    return min(keyed)[2], float(best)
+
+
+class Selector:
+    """Base class: parameters in `__init__`, `fit(probs, labels)` on validation predictions."""
+
+    name: ClassVar[str] = ""
+
+    def fit(self, probs: Any, labels: Any) -> Selector:
+        p, y = check_probs(probs, labels)
+        self.selection_ = self._select(p, y)
+        self.members_ = self.selection_.members
+        self.weights_ = self.selection_.weights
+        self.score_ = self.selection_.score
+        return self
+
+    def _select(self, p: np.ndarray, y: np.ndarray) -> Selection:
+        raise NotImplementedError  # every registered selector defines it
+
+    def _result(
+        self,
+        p: np.ndarray,
+        y: np.ndarray,
+        members: Sequence[int],
+        weights: Sequence[float] | None = None,
+        **details: Any,
+    ) -> Selection:
+        members = tuple(int(m) for m in members)
+        w = (1.0 / len(members),) * len(members) if weights is None else tuple(weights)
+        acc, _ = soft_vote_scores(p, y, members, w)
+        return Selection(self.name, members, tuple(float(v) for v in w), acc, details)
+
+
+class RandomSelector(Selector):
+    """`repeats` random teams of `size` (seeded); optionally only from members whose own
+    validation accuracy is at least `min_accuracy`. The selection is the first team; details
+    hold every team and the mean ± std of their validation accuracies."""
+
+    name = "random"
+
+    def __init__(
+        self, size: int, repeats: int = 10, seed: int = 0, min_accuracy: float | None = None
+    ) -> None:
+        if size is None:
+            raise ParameterError("Random selection needs a team size.")
+        if repeats < 1:
+            raise ParameterError(f"repeats must be at least 1, got {repeats}.")
+        self.size, self.repeats, self.seed, self.min_accuracy = size, repeats, seed, min_accuracy
+
+    def _select(self, p: np.ndarray, y: np.ndarray) -> Selection:
+        pool = np.arange(len(p))
+        if self.min_accuracy is not None:
+            own = (p.argmax(axis=2) == y).mean(axis=1)
+            pool = pool[own >= self.min_accuracy]
+        size = check_size(self.size, len(pool) or 1)
+        if len(pool) < (size or 0):
+            raise ParameterError(
+                f"Only {len(pool)} members reach min_accuracy {self.min_accuracy}, fewer than "
+                f"the team size {size}."
+            )
+        rng = np.random.default_rng(self.seed)
+        teams = [
+            tuple(sorted(rng.choice(pool, size, replace=False).tolist()))
+            for _ in range(self.repeats)
+        ]
+        scores = [soft_vote_scores(p, y, t)[0] for t in teams]
+        return self._result(
+            p,
+            y,
+            teams[0],
+            teams=teams,
+            scores=scores,
+            mean=float(np.mean(scores)),
+            std=float(np.std(scores)),
+        )
+
+
+class BruteForceSelector(Selector):
+    """Every team (of `size`, or of any size) is evaluated exactly; the best validation
+    accuracy wins, ties going to lower NLL, then the smaller team."""
+
+    name = "brute_force"
+
+    def __init__(self, size: int | None = None, max_members: int = MAX_ENUMERATION_MEMBERS) -> None:
+        self.size, self.max_members = size, max_members
+
+    def _select(self, p: np.ndarray, y: np.ndarray) -> Selection:
+        m = len(p)
+        check_enumerable(m, self.max_members)
+        size = check_size(self.size, m)
+        accs = team_accuracies(p, y, self.max_members)
+        sizes = team_sizes(m)
+        masks = np.nonzero(sizes == size if size else sizes > 0)[0]
+        best, _ = _best_by_accuracy_then_nll(p, y, masks, accs[masks])
+        per_size = {}
+        for s in range(1, m + 1):
+            ms = np.nonzero(sizes == s)[0]
+            t = ms[np.argmax(accs[ms])]
+            per_size[s] = {"members": list(members_of(int(t))), "accuracy": float(accs[t])}
+        return self._result(
+            p, y, members_of(best), teams_evaluated=len(masks), best_per_size=per_size
+        )
+
+
+class GreedySelector(Selector):
+    """Caruana et al. (2004). With a `size`: start from the best single member and add, without
+    replacement, the member that maximizes the soft vote's validation accuracy (ties: lower NLL,
+    then lower index) until the team has `size` members. Without a size: `rounds` additions with
+    replacement (ties: a member already chosen, then lower NLL, then lower index); the
+    best-scoring prefix is kept and weights are pick counts over its length."""
+
+    name = "greedy"
+
+    def __init__(self, size: int | None = None, rounds: int = 25) -> None:
+        if rounds < 1:
+            raise ParameterError(f"rounds must be at least 1, got {rounds}.")
+        self.size, self.rounds = size, rounds
+
+    def _select(self, p: np.ndarray, y: np.ndarray) -> Selection:
+        size = check_size(self.size, len(p))
+        if size is not None:
+            return self._fixed(p, y, size)
+        return self._free(p, y)
+
+    @staticmethod
+    def _candidate_scores(
+        p: np.ndarray, y: np.ndarray, total: np.ndarray, count: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Accuracy and NLL of adding each member to a team whose probabilities sum to
+        `total` over `count` picks."""
+        accs, nlls = np.empty(len(p)), np.empty(len(p))
+        rows = np.arange(len(y))
+        for m in range(len(p)):
+            mean = (total + p[m]) / (count + 1)
+            accs[m] = np.mean(mean.argmax(axis=1) == y)
+            nlls[m] = -np.mean(np.log(np.clip(mean[rows, y], NLL_CLIP, None)))
+        return accs, nlls
+
+    def _fixed(self, p: np.ndarray, y: np.ndarray, size: int) -> Selection:
+        team: list[int] = []
+        total = np.zeros(p.shape[1:])
+        path = []
+        for _ in range(size):
+            accs, nlls = self._candidate_scores(p, y, total, len(team))
+            order = sorted(
+                (m for m in range(len(p)) if m not in team), key=lambda m: (-accs[m], nlls[m], m)
+            )
+            team.append(order[0])
+            total += p[order[0]]
+            path.append(float(accs[order[0]]))
+        return self._result(p, y, sorted(team), order=team, accuracy_path=path)
+
+    def _free(self, p: np.ndarray, y: np.ndarray) -> Selection:
+        picks: list[int] = []
+        total = np.zeros(p.shape[1:])
+        path = []
+        for _ in range(self.rounds):
+            accs, nlls = self._candidate_scores(p, y, total, len(picks))
+            chosen = set(picks)
+            best = min(range(len(p)), key=lambda m: (-accs[m], m not in chosen, nlls[m], m))
+            picks.append(best)
+            total += p[best]
+            path.append(float(accs[best]))
+        keep = int(np.argmax(path)) + 1  # earliest best-scoring prefix
+        counts = np.bincount(picks[:keep], minlength=len(p))
+        members = np.nonzero(counts)[0]
+        weights = counts[members] / keep
+        return self._result(p, y, members, weights, picks=picks, accuracy_path=path, prefix=keep)
+
+
+class FocalSelector(Selector):
+    """The team of `size` with the highest focal diversity (FQ-GD by default), ties going to
+    higher validation accuracy. Without a size, the most diverse team of each size 2 … M is
+    found and the most accurate of them is chosen. Pools too large to enumerate, or
+    `hierarchical=True`, take candidates from hierarchical pruning."""
+
+    name = "focal"
+
+    def __init__(
+        self,
+        size: int | None = None,
+        metric: str = "GD",
+        hierarchical: bool | None = None,
+        prune_fraction: float = 0.1,
+    ) -> None:
+        self.size, self.metric = size, _metric(metric)
+        self.hierarchical, self.prune_fraction = hierarchical, prune_fraction
+
+    def _select(self, p: np.ndarray, y: np.ndarray) -> Selection:
+        m = len(p)
+        size = check_size(self.size, m, low=2)
+        use_pruning = self.hierarchical
+        if use_pruning is None:
+            use_pruning = m > MAX_ENUMERATION_MEMBERS
+        if use_pruning:
+            pruner = HierarchicalSelector(size, self.metric, self.prune_fraction)
+            res = pruner._select(p, y)
+            return Selection(
+                self.name,
+                res.members,
+                res.weights,
+                res.score,
+                {**res.details, "candidates": "hierarchical pruning"},
+            )
+        fq = focal_diversity_all(p, y, self.metric)
+        accs = team_accuracies(p, y)
+        sizes = team_sizes(m)
+        best_per_size = {}
+        for s in [size] if size else range(2, m + 1):
+            masks = np.nonzero(sizes == s)[0]
+            order = np.lexsort((masks, -accs[masks], -fq[masks]))
+            t = int(masks[order[0]])
+            best_per_size[s] = (t, float(fq[t]), float(accs[t]))
+        if size:
+            chosen = best_per_size[size][0]
+        else:
+            chosen = max(best_per_size.values(), key=lambda v: (v[2], v[1], -v[0]))[0]
+        return self._result(
+            p,
+            y,
+            members_of(chosen),
+            metric=f"FQ-{self.metric}",
+            diversity=float(fq[chosen]),
+            most_diverse_per_size={
+                s: {"members": list(members_of(t)), "diversity": d, "accuracy": a}
+                for s, (t, d, a) in best_per_size.items()
+            },
+        )
+
+
+class HierarchicalSelector(Selector):
+    """Hierarchical pruning (Wu et al., ICDM 2021): for sizes 2, 3, …, candidates are the teams
+    that extend a surviving smaller team by one member and contain no pruned team; the least
+    diverse `prune_fraction` of each size is pruned and never extended. The selection is the
+    most diverse survivor of `size` (ties: higher accuracy); without a size, the most accurate
+    of the most diverse survivors of every size."""
+
+    name = "hierarchical"
+
+    def __init__(
+        self,
+        size: int | None = None,
+        metric: str = "GD",
+        prune_fraction: float = 0.1,
+        max_candidates: int = 2_000_000,
+    ) -> None:
+        if not 0.0 <= prune_fraction < 1.0:
+            raise ParameterError(f"prune_fraction must be in [0, 1), got {prune_fraction}.")
+        self.size, self.metric = size, _metric(metric)
+        self.prune_fraction, self.max_candidates = prune_fraction, max_candidates
+
+    def _scores(
+        self,
+        p: np.ndarray,
+        y: np.ndarray,
+        teams: np.ndarray,
+        counts: tuple[np.ndarray, np.ndarray] | None,
+    ) -> np.ndarray:
+        """Focal diversity of many teams of one size, (K, S) member indices."""
+        if counts is None:
+            return np.array([focal_diversity(p, y, t.tolist(), self.metric) for t in teams])
+        a, b = counts
+        s = teams.shape[1]
+        p_sum = a[teams[:, :, None], teams[:, None, :]].sum(axis=2)  # (K, S): per focal
+        q_sum = b[teams[:, :, None, None], teams[:, None, :, None], teams[:, None, None, :]].sum(
+            axis=(2, 3)
+        )
+        neg = np.diag(a)[teams]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if self.metric == "GD":
+                per = np.where(p_sum > 0, 1 - (q_sum - p_sum) / ((s - 1) * p_sum), 0.0)
+            elif self.metric == "KW":
+                per = np.where(neg > 0, (s * p_sum - q_sum) / (neg * s * s), 0.0)
+            else:
+                per = np.where(neg > 0, (s * p_sum - q_sum) / (s * (s - 1) / 2 * neg), 0.0)
+        return per.mean(axis=1)
+
+    def _select(self, p: np.ndarray, y: np.ndarray) -> Selection:
+        m = len(p)
+        size = check_size(self.size, m, low=2)
+        target = size or m
+        counts = _cofailures(p.argmax(axis=2) != y) if self.metric in FAST_FOCAL else None
+        pruned: set[int] = set()
+        survivors = [mask_of([i]) for i in range(m)]
+        best: dict[int, tuple[int, float, float]] = {}
+        evaluated = 0
+        for s in range(2, target + 1):
+            candidates = sorted(
+                {t | (1 << j) for t in survivors for j in range(m) if not t >> j & 1}
+            )
+            alive = set(survivors)
+            candidates = [t for t in candidates if _all_subteams_survived(t, alive)]
+            if not candidates:
+                break
+            if len(candidates) > self.max_candidates:
+                raise ParameterError(
+                    f"Hierarchical pruning would score {len(candidates):,} teams of size {s}; "
+                    "raise prune_fraction or choose a smaller team size."
+                )
+            teams = np.array([members_of(t) for t in candidates])
+            scores = self._scores(p, y, teams, counts)
+            evaluated += len(candidates)
+            n_prune = int(len(candidates) * self.prune_fraction)
+            order = np.argsort(scores, kind="stable")
+            pruned.update(candidates[i] for i in order[:n_prune].tolist())
+            keep = order[n_prune:]
+            survivors = [candidates[i] for i in keep.tolist()]
+            top = max(keep.tolist(), key=lambda i: (scores[i], -i))
+            top_ties = [i for i in keep.tolist() if scores[i] == scores[top]]
+            accs = {i: soft_vote_scores(p, y, members_of(candidates[i]))[0] for i in top_ties}
+            i = max(top_ties, key=lambda j: (accs[j], -candidates[j]))
+            best[s] = (candidates[i], float(scores[i]), accs[i])
+        if not best:
+            raise ParameterError("Hierarchical pruning left no team to choose.")
+        if size and size in best:
+            chosen = best[size][0]
+        elif size:
+            raise ParameterError(f"Every team of size {size} was pruned.")
+        else:
+            chosen = max(best.values(), key=lambda v: (v[2], v[1], -v[0]))[0]
+        return self._result(
+            p,
+            y,
+            members_of(chosen),
+            metric=f"FQ-{self.metric}",
+            teams_scored=evaluated,
+            teams_pruned=len(pruned),
+            most_diverse_per_size={
+                s: {"members": list(members_of(t)), "diversity": d, "accuracy": a}
+                for s, (t, d, a) in best.items()
+            },
+        )
+
+
+def _all_subteams_survived(team: int, survivors: set[int]) -> bool:
+    """Whether every subteam one member smaller survived: by induction, exactly "contains no
+    pruned team" (a smaller team holding a pruned team was never a candidate)."""
+    return all(team & ~(1 << j) in survivors for j in members_of(team))
+
+
+SELECTORS: dict[str, type[Selector]] = {
+    cls.name: cls
+    for cls in (
+        RandomSelector,
+        BruteForceSelector,
+        GreedySelector,
+        FocalSelector,
+        HierarchicalSelector,
+    )
+}
+
+
+def list_selectors() -> list[str]:
+    return sorted(SELECTORS)
+
+
+def select(
+    method: str, probs: Any, labels: Any, size: int | None = None, **options: Any
+) -> Selection:
+    """Choose a team from validation predictions (M, N, C) and labels (N,).
+
+    Example:
+        >>> import numpy as np
+        >>> from lrensemble.ensemble import select
+        >>> rng = np.random.default_rng(0)
+        >>> p = rng.dirichlet(np.ones(3), size=(5, 40))   # 5 members, 40 samples, 3 classes
+        >>> y = rng.integers(0, 3, 40)
+        >>> r = select("brute_force", p, y, size=3)
+        >>> len(r.members), round(sum(r.weights), 6)
+        (3, 1.0)
+    """
+    if method not in SELECTORS:
+        raise ParameterError(
+            f"Unknown selection method {method!r}; use one of {', '.join(list_selectors())}."
+        )
+    from lrensemble.registry import check_parameters
+
+    cls = SELECTORS[method]
+    check_parameters(cls.__init__, options, f"selection method {method!r}")
+    selector = cls(size=size, **options) if "size" in _init_args(cls) else cls(**options)
+    return selector.fit(probs, labels).selection_
+
+
+def _init_args(cls: type) -> set[str]:
+    import inspect
+
+    return set(inspect.signature(cls.__init__).parameters)
+
+
+__all__ = ["SELECTORS", "Selection", "Selector", "combinations", "list_selectors", "select"]
