@@ -1,0 +1,87 @@
+"""Ensembles from cached predictions, with numpy alone: consensus (soft and plurality voting),
+metrics (accuracy, NLL, ECE, Brier), diversity (BD, QS, CK, KW, GD, FK and their focal
+versions), team enumeration and selection (random, brute force, greedy, focal, hierarchical).
+
+Arrays: `probs` (M members, N samples, C classes), `labels` (N,); teams are tuples of member
+indices or bitmasks (bit m set = member m in the team).
+"""
+
+from lrensemble.ensemble.checks import ShapeError, check_probs, softmax
+from lrensemble.ensemble.comparison import compare_by_size, team_distribution
+from lrensemble.ensemble.consensus import VOTING, combine, plurality_vote, soft_vote
+from lrensemble.ensemble.diversity import (
+    METRICS,
+    diversity,
+    focal_diversity,
+    focal_diversity_all,
+    parameter_cosine_similarity,
+    prediction_diversity,
+)
+from lrensemble.ensemble.metrics import (
+    accuracy,
+    brier,
+    ece,
+    member_metrics,
+    nll,
+    prediction_metrics,
+    team_metrics,
+)
+from lrensemble.ensemble.selection import (
+    SELECTORS,
+    BruteForceSelector,
+    FocalSelector,
+    GreedySelector,
+    HierarchicalSelector,
+    RandomSelector,
+    Selection,
+    Selector,
+    list_selectors,
+    select,
+)
+from lrensemble.ensemble.teams import (
+    mask_of,
+    members_of,
+    team_accuracies,
+    team_accuracy,
+    team_sizes,
+)
+
+__all__ = [
+    "METRICS",
+    "SELECTORS",
+    "VOTING",
+    "BruteForceSelector",
+    "FocalSelector",
+    "GreedySelector",
+    "HierarchicalSelector",
+    "RandomSelector",
+    "Selection",
+    "Selector",
+    "ShapeError",
+    "accuracy",
+    "brier",
+    "check_probs",
+    "combine",
+    "compare_by_size",
+    "diversity",
+    "ece",
+    "focal_diversity",
+    "focal_diversity_all",
+    "list_selectors",
+    "mask_of",
+    "member_metrics",
+    "members_of",
+    "nll",
+    "parameter_cosine_similarity",
+    "plurality_vote",
+    "prediction_diversity",
+    "prediction_metrics",
+    "select",
+    "soft_vote",
+    "softmax",
+    "team_accuracies",
+    "team_accuracy",
+    "team_distribution",
+    "team_metrics",
+    "team_sizes",
+]

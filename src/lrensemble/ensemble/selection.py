@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from itertools import combinations
 from typing import Any, ClassVar
 
 import numpy as np
@@ -464,4 +463,4 @@ def _init_args(cls: type) -> set[str]:
     return set(inspect.signature(cls.__init__).parameters)
 
 
-__all__ = ["SELECTORS", "Selection", "Selector", "combinations", "list_selectors", "select"]
+__all__ = ["SELECTORS", "Selection", "Selector", "list_selectors", "select"]
