@@ -1,0 +1,71 @@
+"""The typer applications of `lrens` and shared output helpers."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from lrensemble import __version__
+
+app = typer.Typer(
+    name="lrens",
+    help="Deep ensembles from learning-rate and hyperparameter exploration.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+policies_app = typer.Typer(
+    help="LR policies: list them, show grids, plot curves.", no_args_is_help=True
+)
+models_app = typer.Typer(help="Registered models.", no_args_is_help=True)
+data_app = typer.Typer(help="Registered datasets.", no_args_is_help=True)
+pool_app = typer.Typer(help="Model pools: import predictions, show members.", no_args_is_help=True)
+app.add_typer(policies_app, name="policies")
+app.add_typer(models_app, name="models")
+app.add_typer(data_app, name="data")
+app.add_typer(pool_app, name="pool")
+
+out = Console()
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"lrens {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """Deep ensembles from learning-rate and hyperparameter exploration."""
+
+
+def params_text(params: dict[str, Any]) -> str:
+    parts = []
+    for name, default in params.items():
+        if default is inspect.Parameter.empty:
+            parts.append(name)
+        else:
+            shown = list(default) if isinstance(default, tuple) else default
+            parts.append(f"{name}={shown}")
+    return ", ".join(parts)
+
+
+def first_line(obj: Any) -> str:
+    return (inspect.getdoc(obj) or "").split("\n\n")[0].replace("\n", " ")
+
+
+def registry_table(registry: Any, column: str, skip: tuple[str, ...] = ()) -> Table:
+    """One row per registered entry: name, keyword parameters with defaults, first doc line."""
+    table = Table(column, "parameters", "description")
+    for name in registry.names():
+        params = {k: v for k, v in registry.parameters(name).items() if k not in skip}
+        table.add_row(name, params_text(params), first_line(registry.get(name)))
+    return table

@@ -1,0 +1,14 @@
+"""The on-disk model pool: members, how they were made, and their cached predictions.
+
+Readable with numpy alone (no torch import), versioned, written atomically:
+
+    pool.json                   format, dataset, classes, split sizes, label checksums
+    labels/<split>.npy          int64 labels (N,)
+    members/<id>/member.json    how the member was made, its status and metrics
+    members/<id>/<split>.npy    float32 probabilities (N, C)
+    members/<id>/model.safetensors   weights, when the member has them
+"""
+
+from lrensemble.pool.store import POOL_FORMAT, Pool, import_predictions
+
+__all__ = ["POOL_FORMAT", "Pool", "import_predictions"]
