@@ -29,7 +29,7 @@ app.add_typer(models_app, name="models")
 app.add_typer(data_app, name="data")
 app.add_typer(pool_app, name="pool")
 
-out = Console()
+out = Console(soft_wrap=True)  # long paths stay on one line; tables still fit the terminal
 
 
 def _version(value: bool) -> None:

@@ -35,18 +35,18 @@ def _read_json(path: Path, what: str) -> dict[str, Any]:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise DataError(f"{what} is missing: {path}.") from None
+        raise DataError(f"{what}: {path} is missing.") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"{what} is unreadable or truncated: {path} ({exc}).") from None
+        raise DataError(f"{what}: {path} is unreadable or truncated ({exc}).") from None
 
 
 def _load_npy(path: Path, what: str) -> np.ndarray:
     try:
         return np.load(path, allow_pickle=False)
     except FileNotFoundError:
-        raise DataError(f"{what} is missing: {path}.") from None
+        raise DataError(f"{what}: {path} is missing.") from None
     except (OSError, ValueError, EOFError) as exc:
-        raise DataError(f"{what} is unreadable or truncated: {path} ({exc}).") from None
+        raise DataError(f"{what}: {path} is unreadable or truncated ({exc}).") from None
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
