@@ -113,3 +113,23 @@ def test_import_errors(capsys, tmp_path):
         "val",
     )
     assert code == 2 and "SPLIT=PATH" in err
+
+
+def test_selection_commands_run_without_torch(imported):
+    """Selection works on any framework's predictions: torch is never imported."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['torch'] = None\n"  # any `import torch` now fails
+        "from lrensemble.cli.main import main\n"
+        f"main(['select', {str(imported)!r}, '--method', 'focal', '--size', '2', '--json'])\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["method"] == "focal"
+    code = code.replace("['select', ", "['evaluate', ").replace(
+        ", '--method', 'focal', '--size', '2'", ""
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr

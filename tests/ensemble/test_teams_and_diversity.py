@@ -143,3 +143,74 @@ def test_diversity_errors():
         diversity(p, np.array([0, 1]), [0])
     with pytest.raises(ParameterError, match="Unknown diversity metric"):
         diversity(p, np.array([0, 1]), [0, 1], "XX")
+
+
+def literal_parity(p, y, metric, samples=100, draws=3, seed=2021):
+    """EnsembleBench's procedure written out loop by loop (see focal_diversity_parity)."""
+    m = len(p)
+    preds = p.argmax(axis=2)
+    wrong = preds != y
+    acc = (~wrong).mean(axis=1)
+    teams = [t for t in range(1 << m) if bin(t).count("1") >= 2]
+    raw = {}
+    for f in range(m):
+        negatives = np.nonzero(wrong[f])[0]
+        rng = np.random.default_rng([seed, f])
+        picks = [rng.choice(negatives, samples, replace=True) for _ in range(draws)]
+        for t in teams:
+            if t >> f & 1:
+                team = list(members_of(t))
+                scores = []
+                for idx in picks:
+                    if metric == "QS":
+                        scores.append(None)
+                        o = ~wrong[team][:, idx]
+                        qs = []
+                        for i, j in combinations(range(len(team)), 2):
+                            a, b = o[i], o[j]
+                            n11, n00 = np.sum(a & b), np.sum(~a & ~b)
+                            n10, n01 = np.sum(a & ~b), np.sum(~a & b)
+                            den = n11 * n00 + n01 * n10
+                            qs.append((n11 * n00 - n01 * n10) / den if den else 0.0)
+                        scores[-1] = np.mean(qs)
+                    else:
+                        scores.append(1 - diversity(p[:, idx], y[idx], team, metric))
+                raw[f, t] = np.mean(scores)
+    scaled = dict(raw)
+    for f in range(m):
+        for s in range(2, m + 1):
+            keys = [(f, t) for t in teams if t >> f & 1 and bin(t).count("1") == s]
+            vals = np.array([raw[k] for k in keys])
+            if vals.max() > vals.min():
+                for k, v in zip(keys, (vals - vals.min()) / (vals.max() - vals.min()), strict=True):
+                    scaled[k] = v
+    out = {}
+    for t in teams:
+        team = members_of(t)
+        w = np.argsort(acc[list(team)])
+        out[t] = np.average([scaled[f, t] for f in team], weights=w)
+    return out
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_ensemblebench_parity_follows_their_procedure(metric):
+    from lrensemble.ensemble import focal_diversity_parity
+    from tests.ensemble.conftest import random_pool
+
+    p, y = random_pool(21, 4, 150, 3)
+    fast = focal_diversity_parity(p, y, metric)
+    expected = literal_parity(p, y, metric)
+    for t, v in expected.items():
+        assert fast[t] == pytest.approx(v, abs=1e-12), (metric, t)
+    assert np.isnan(fast[1])
+
+
+def test_focal_selection_with_parity_picks_their_most_diverse_team():
+    from lrensemble.ensemble import focal_diversity_parity, select
+    from tests.ensemble.conftest import random_pool
+
+    p, y = random_pool(22, 5, 120, 3)
+    scores = focal_diversity_parity(p, y)
+    result = select("focal", p, y, size=3, parity=True)
+    best = min(scores[t] for t in range(32) if bin(t).count("1") == 3)
+    assert result.details["diversity"] == pytest.approx(best)

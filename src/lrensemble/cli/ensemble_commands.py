@@ -144,6 +144,9 @@ def select_command(
     ] = "GD",
     split: Annotated[str, typer.Option(help="Split to select on.")] = "val",
     seed: Annotated[int, typer.Option(help="Seed of random selection.")] = 0,
+    parity: Annotated[
+        bool, typer.Option(help="Focal: score teams as EnsembleBench's scripts do.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Choose a team on the validation split and report it on every split."""
@@ -157,6 +160,10 @@ def select_command(
         options["metric"] = metric
     if method == "random":
         options["seed"] = seed
+    if parity:
+        if method != "focal":
+            raise ParameterError("--parity applies to --method focal only.")
+        options["parity"] = True
     result = select(method, p.probs(split), p.labels(split), size=size, **options)
     chosen = [ids[i] for i in result.members]
     report = {

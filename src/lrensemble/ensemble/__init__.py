@@ -14,6 +14,7 @@ from lrensemble.ensemble.diversity import (
     diversity,
     focal_diversity,
     focal_diversity_all,
+    focal_diversity_parity,
     parameter_cosine_similarity,
     prediction_diversity,
 )
@@ -67,6 +68,7 @@ __all__ = [
     "ece",
     "focal_diversity",
     "focal_diversity_all",
+    "focal_diversity_parity",
     "list_selectors",
     "mask_of",
     "member_metrics",

@@ -207,6 +207,126 @@ def focal_diversity_all(
     return out
 
 
+PARITY_SAMPLES = 100
+PARITY_DRAWS = 3
+PARITY_SEED = 2021
+
+
+def _parity_raw(metric: str, oracle: np.ndarray, preds: np.ndarray, c: int) -> float:
+    """EnsembleBench's raw score: 1 − our oriented score (lower = more diverse), with its
+    convention that Yule's Q over a zero denominator is 0."""
+    if metric == "QS":
+        qs = []
+        for i, j in _pairs(len(oracle)):
+            a, b = oracle[i], oracle[j]
+            n11, n00 = int(np.sum(a & b)), int(np.sum(~a & ~b))
+            n10, n01 = int(np.sum(a & ~b)), int(np.sum(~a & b))
+            den = n11 * n00 + n01 * n10
+            qs.append((n11 * n00 - n01 * n10) / den if den else 0.0)
+        return float(np.mean(qs))
+    return 1.0 - _FUNCS[metric](oracle, preds, c)
+
+
+def _parity_focal_scores(
+    name: str, p: np.ndarray, y: np.ndarray, masks: np.ndarray, samples: int, draws: int, seed: int
+) -> np.ndarray:
+    """Raw focal scores (focal member F, team) averaged over `draws` subsamples of F's
+    negatives; NaN where F is not in the team or has no negatives. Shape (M, len(masks))."""
+    m, _, c = p.shape
+    preds = p.argmax(axis=2)
+    oracle = preds == y
+    wrong = ~oracle
+    x = ((masks[:, None] >> np.arange(m)) & 1).astype(np.float64)  # (T, M)
+    size = x.sum(axis=1)
+    out = np.full((m, len(masks)), np.nan)
+    for f in range(m):
+        negatives = np.nonzero(wrong[f])[0]
+        has_f = x[:, f] > 0
+        if len(negatives) == 0:
+            continue
+        rng = np.random.default_rng([seed, f])  # the same draws for every team of F
+        picks = [rng.choice(negatives, samples, replace=True) for _ in range(draws)]
+        total = np.zeros(len(masks))
+        for idx in picks:
+            if name in FAST_FOCAL:
+                w = wrong[:, idx].astype(np.float64)  # (M, S) with repeats
+                a = w @ w.T  # co-failures within the draw (all are F's negatives)
+                p_sum = x @ a[f]
+                q_sum = np.sum((x @ a) * x, axis=1)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    if name == "GD":
+                        ours = 1 - (q_sum - p_sum) / ((size - 1) * p_sum)
+                    elif name == "KW":
+                        ours = (size * p_sum - q_sum) / (samples * size**2)
+                    else:
+                        ours = (size * p_sum - q_sum) / (size * (size - 1) / 2 * samples)
+                total += 1.0 - ours
+            else:
+                for t in np.nonzero(has_f & (size >= 2))[0]:
+                    team = list(members_of_int(int(masks[t])))
+                    total[t] += _parity_raw(name, oracle[team][:, idx], preds[team][:, idx], c)
+        out[f] = np.where(has_f & (size >= 2), total / draws, np.nan)
+    return out
+
+
+def members_of_int(mask: int) -> tuple[int, ...]:
+    """Member indices of a bitmask (a local copy avoids importing teams twice)."""
+    return tuple(i for i in range(mask.bit_length()) if mask >> i & 1)
+
+
+def focal_diversity_parity(
+    probs: Any,
+    labels: Any,
+    metric: str = "GD",
+    samples: int = PARITY_SAMPLES,
+    draws: int = PARITY_DRAWS,
+    seed: int = PARITY_SEED,
+) -> np.ndarray:
+    """Focal diversity of every team the way EnsembleBench's scripts compute it, for
+    comparison with published numbers: (2^M,) by bitmask, NaN below two members, and
+    **lower = more diverse** (their orientation: 1 − our score).
+
+    Per focal member F: three subsamples of 100 of F's negative samples, drawn with replacement
+    (the same draws for every team, as their library seeds each call), averaged; min-max scaled
+    over the teams of each size that contain F (left as is when all equal); a team's score is
+    the average over its members of their scaled scores weighted by `argsort` of the members'
+    validation accuracies, as in their scripts. Draws come from our seeded generator, so
+    values match theirs in procedure, not bit for bit.
+    """
+    name = _metric(metric)
+    p, y = check_probs(probs, labels)
+    m = len(p)
+    check_enumerable(m)
+    masks = np.arange(1 << m, dtype=np.int64)
+    sizes = team_sizes(m)
+    raw = _parity_focal_scores(name, p, y, masks, samples, draws, seed)  # (M, T)
+    scaled = raw.copy()
+    for f in range(m):
+        for s in range(2, m + 1):
+            cols = np.nonzero((sizes == s) & ~np.isnan(raw[f]))[0]
+            if len(cols):
+                v = raw[f, cols]
+                if v.max() > v.min():
+                    scaled[f, cols] = (v - v.min()) / (v.max() - v.min())
+    member_acc = (p.argmax(axis=2) == y).mean(axis=1)
+    out = np.full(1 << m, np.nan)
+    for t in np.nonzero(sizes >= 2)[0].tolist():
+        team = members_of_int(t)
+        rank_weights = np.argsort(member_acc[list(team)])
+        values, weights = [], []
+        for k, f in enumerate(team):
+            if not np.isnan(scaled[f, t]):
+                values.append(scaled[f, t])
+                weights.append(rank_weights[k])
+        if values:
+            out[t] = (
+                float(np.average(values, weights=weights))
+                if sum(weights) > 0
+                else float(np.mean(values))
+            )
+    return out
+
+
 def _team_rows(m: int, lo: int, count: int) -> np.ndarray:
     masks = np.arange(lo, min(lo + count, 1 << m), dtype=np.int64)
     return ((masks[:, None] >> np.arange(m)) & 1).astype(np.float64)

@@ -21,6 +21,7 @@ from lrensemble.ensemble.diversity import (
     _metric,
     focal_diversity,
     focal_diversity_all,
+    focal_diversity_parity,
 )
 from lrensemble.ensemble.metrics import NLL_CLIP
 from lrensemble.ensemble.teams import (
@@ -248,7 +249,8 @@ class FocalSelector(Selector):
     """The team of `size` with the highest focal diversity (FQ-GD by default), ties going to
     higher validation accuracy. Without a size, the most diverse team of each size 2 … M is
     found and the most accurate of them is chosen. Pools too large to enumerate, or
-    `hierarchical=True`, take candidates from hierarchical pruning."""
+    `hierarchical=True`, take candidates from hierarchical pruning. `parity=True` scores teams
+    as EnsembleBench's scripts do (`focal_diversity_parity`, lower = more diverse)."""
 
     name = "focal"
 
@@ -258,9 +260,13 @@ class FocalSelector(Selector):
         metric: str = "GD",
         hierarchical: bool | None = None,
         prune_fraction: float = 0.1,
+        parity: bool = False,
     ) -> None:
+        if parity and hierarchical:
+            raise ParameterError("EnsembleBench parity scores every team: no hierarchical pruning.")
         self.size, self.metric = size, _metric(metric)
         self.hierarchical, self.prune_fraction = hierarchical, prune_fraction
+        self.parity = parity
 
     def _select(self, p: np.ndarray, y: np.ndarray) -> Selection:
         m = len(p)
@@ -278,7 +284,10 @@ class FocalSelector(Selector):
                 res.score,
                 {**res.details, "candidates": "hierarchical pruning"},
             )
-        fq = focal_diversity_all(p, y, self.metric)
+        if self.parity:
+            fq = -focal_diversity_parity(p, y, self.metric)  # their lower-is-diverse, flipped
+        else:
+            fq = focal_diversity_all(p, y, self.metric)
         accs = team_accuracies(p, y)
         sizes = team_sizes(m)
         best_per_size = {}
@@ -452,7 +461,7 @@ def select(
     from lrensemble.registry import check_parameters
 
     cls = SELECTORS[method]
-    check_parameters(cls.__init__, options, f"selection method {method!r}")
+    check_parameters(cls, options, f"selection method {method!r}")
     selector = cls(size=size, **options) if "size" in _init_args(cls) else cls(**options)
     return selector.fit(probs, labels).selection_
 
