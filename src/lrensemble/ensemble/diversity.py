@@ -142,8 +142,13 @@ def focal_diversity(
     """
     name = _metric(metric)
     _, oracle, preds, c = _team_arrays(probs, labels, team)
+    return focal_score(name, oracle, preds, c)
+
+
+def focal_score(metric: str, oracle: np.ndarray, preds: np.ndarray, c: int) -> float:
+    """FQ-metric from a team's oracle outputs and predicted labels (L, N), already checked."""
     scores = [
-        _score(name, oracle[:, ~oracle[f]], preds[:, ~oracle[f]], c) for f in range(len(oracle))
+        _score(metric, oracle[:, ~oracle[f]], preds[:, ~oracle[f]], c) for f in range(len(oracle))
     ]
     return float(np.mean(scores))
 
@@ -182,8 +187,11 @@ def focal_diversity_all(
     out = np.full(1 << m, np.nan)
     sizes = team_sizes(m)
     if name not in FAST_FOCAL:
+        preds = p.argmax(axis=2)
+        oracle = preds == y
         for t in np.nonzero(sizes >= 2)[0].tolist():
-            out[t] = focal_diversity(p, y, int(t), name)
+            team = list(members_of_int(t))
+            out[t] = focal_score(name, oracle[team], preds[team], p.shape[2])
         return out
     wrong = p.argmax(axis=2) != y
     a, b = _cofailures(wrong)

@@ -19,9 +19,9 @@ from lrensemble.ensemble.diversity import (
     FAST_FOCAL,
     _cofailures,
     _metric,
-    focal_diversity,
     focal_diversity_all,
     focal_diversity_parity,
+    focal_score,
 )
 from lrensemble.ensemble.metrics import NLL_CLIP
 from lrensemble.ensemble.teams import (
@@ -343,7 +343,11 @@ class HierarchicalSelector(Selector):
     ) -> np.ndarray:
         """Focal diversity of many teams of one size, (K, S) member indices."""
         if counts is None:
-            return np.array([focal_diversity(p, y, t.tolist(), self.metric) for t in teams])
+            preds = p.argmax(axis=2)
+            oracle = preds == y
+            return np.array(
+                [focal_score(self.metric, oracle[t], preds[t], p.shape[2]) for t in teams]
+            )
         a, b = counts
         s = teams.shape[1]
         p_sum = a[teams[:, :, None], teams[:, None, :]].sum(axis=2)  # (K, S): per focal
