@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from lrensemble.ensemble.checks import check_probs, check_team
-from lrensemble.ensemble.teams import check_enumerable, team_matrix, team_sizes
+from lrensemble.ensemble.teams import check_enumerable, members_of, team_matrix, team_sizes
 from lrensemble.errors import ParameterError
 
 METRICS = ("BD", "QS", "CK", "KW", "GD", "FK")
@@ -40,18 +40,21 @@ def _bd(oracle: np.ndarray, preds: np.ndarray, c: int) -> float:
     return float(np.mean([np.mean(oracle[i] != oracle[j]) for i, j in _pairs(len(oracle))]))
 
 
+def _yule_q(a: np.ndarray, b: np.ndarray, undefined: float | None = None) -> float:
+    """Yule's Q of two oracle vectors. Over a zero denominator: `undefined` if given, else 1
+    for identical vectors and 0 otherwise."""
+    n11, n00 = int(np.sum(a & b)), int(np.sum(~a & ~b))
+    n10, n01 = int(np.sum(a & ~b)), int(np.sum(~a & b))
+    den = n11 * n00 + n01 * n10
+    if den:
+        return (n11 * n00 - n01 * n10) / den
+    if undefined is not None:
+        return undefined
+    return 1.0 if n01 == n10 == 0 else 0.0
+
+
 def _qs(oracle: np.ndarray, preds: np.ndarray, c: int) -> float:
-    qs = []
-    for i, j in _pairs(len(oracle)):
-        a, b = oracle[i], oracle[j]
-        n11, n00 = int(np.sum(a & b)), int(np.sum(~a & ~b))
-        n10, n01 = int(np.sum(a & ~b)), int(np.sum(~a & b))
-        den = n11 * n00 + n01 * n10
-        if den:
-            qs.append((n11 * n00 - n01 * n10) / den)
-        else:
-            qs.append(1.0 if n01 == n10 == 0 else 0.0)
-    return 1.0 - float(np.mean(qs))
+    return 1.0 - float(np.mean([_yule_q(oracle[i], oracle[j]) for i, j in _pairs(len(oracle))]))
 
 
 def _kappa(observed: float, expected: float) -> float:
@@ -169,6 +172,20 @@ def _cofailures(wrong: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return a.astype(np.float64), b.astype(np.float64)
 
 
+def closed_form_focal(metric: str, p_sum: Any, q_sum: Any, size: Any, negatives: Any) -> Any:
+    """GD, KW or BD on a focal member's negatives from P = Σ f_n and Q = Σ f_n² (sums over
+    those samples of how many team members fail), team size L and the number of negatives:
+    GD = 1 − (Q − P)/((L − 1) P), KW = (L P − Q)/(n L²), BD = (L P − Q)/(C(L, 2) n); 0 where
+    undefined (no failures, no negatives). Works elementwise on arrays."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if metric == "GD":
+            return np.where(p_sum > 0, 1 - (q_sum - p_sum) / ((size - 1) * p_sum), 0.0)
+        spread = size * p_sum - q_sum
+        if metric == "KW":
+            return np.where(negatives > 0, spread / (negatives * size**2), 0.0)
+        return np.where(negatives > 0, spread / (size * (size - 1) / 2 * negatives), 0.0)
+
+
 def focal_diversity_all(
     probs: Any, labels: Any, metric: str = "GD", chunk: int = 1 << 15
 ) -> np.ndarray:
@@ -190,26 +207,19 @@ def focal_diversity_all(
         preds = p.argmax(axis=2)
         oracle = preds == y
         for t in np.nonzero(sizes >= 2)[0].tolist():
-            team = list(members_of_int(t))
+            team = list(members_of(t))
             out[t] = focal_score(name, oracle[team], preds[team], p.shape[2])
         return out
     wrong = p.argmax(axis=2) != y
     a, b = _cofailures(wrong)
     negatives = np.diag(a)
     for lo in range(0, 1 << m, chunk):
-        x = team_matrix(m)[lo : lo + chunk] if m <= 20 else _team_rows(m, lo, chunk)
+        x = team_matrix(m, lo, chunk)
         size = sizes[lo : lo + len(x)].astype(np.float64)
         p_sum = x @ a.T  # (teams, F)
         q_sum = np.stack([np.sum((x @ b[f]) * x, axis=1) for f in range(m)], axis=1)
+        per = closed_form_focal(name, p_sum, q_sum, size[:, None], negatives)
         with np.errstate(divide="ignore", invalid="ignore"):
-            big_l = size[:, None]
-            if name == "GD":
-                per = np.where(p_sum > 0, 1 - (q_sum - p_sum) / ((big_l - 1) * p_sum), 0.0)
-            elif name == "KW":
-                per = np.where(negatives > 0, (big_l * p_sum - q_sum) / (negatives * big_l**2), 0.0)
-            else:
-                pairs = big_l * (big_l - 1) / 2
-                per = np.where(negatives > 0, (big_l * p_sum - q_sum) / (pairs * negatives), 0.0)
             scores = np.sum(np.where(x > 0, per, 0.0), axis=1) / size
         out[lo : lo + len(x)] = np.where(size >= 2, scores, np.nan)
     return out
@@ -224,14 +234,8 @@ def _parity_raw(metric: str, oracle: np.ndarray, preds: np.ndarray, c: int) -> f
     """EnsembleBench's raw score: 1 − our oriented score (lower = more diverse), with its
     convention that Yule's Q over a zero denominator is 0."""
     if metric == "QS":
-        qs = []
-        for i, j in _pairs(len(oracle)):
-            a, b = oracle[i], oracle[j]
-            n11, n00 = int(np.sum(a & b)), int(np.sum(~a & ~b))
-            n10, n01 = int(np.sum(a & ~b)), int(np.sum(~a & b))
-            den = n11 * n00 + n01 * n10
-            qs.append((n11 * n00 - n01 * n10) / den if den else 0.0)
-        return float(np.mean(qs))
+        pairs = _pairs(len(oracle))
+        return float(np.mean([_yule_q(oracle[i], oracle[j], undefined=0.0) for i, j in pairs]))
     return 1.0 - _FUNCS[metric](oracle, preds, c)
 
 
@@ -244,7 +248,7 @@ def _parity_focal_scores(
     preds = p.argmax(axis=2)
     oracle = preds == y
     wrong = ~oracle
-    x = ((masks[:, None] >> np.arange(m)) & 1).astype(np.float64)  # (T, M)
+    x = team_matrix(m)  # (T, M)
     size = x.sum(axis=1)
     out = np.full((m, len(masks)), np.nan)
     for f in range(m):
@@ -261,25 +265,14 @@ def _parity_focal_scores(
                 a = w @ w.T  # co-failures within the draw (all are F's negatives)
                 p_sum = x @ a[f]
                 q_sum = np.sum((x @ a) * x, axis=1)
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    if name == "GD":
-                        ours = 1 - (q_sum - p_sum) / ((size - 1) * p_sum)
-                    elif name == "KW":
-                        ours = (size * p_sum - q_sum) / (samples * size**2)
-                    else:
-                        ours = (size * p_sum - q_sum) / (size * (size - 1) / 2 * samples)
+                ours = closed_form_focal(name, p_sum, q_sum, size, float(samples))
                 total += 1.0 - ours
             else:
                 for t in np.nonzero(has_f & (size >= 2))[0]:
-                    team = list(members_of_int(int(masks[t])))
+                    team = list(members_of(int(masks[t])))
                     total[t] += _parity_raw(name, oracle[team][:, idx], preds[team][:, idx], c)
         out[f] = np.where(has_f & (size >= 2), total / draws, np.nan)
     return out
-
-
-def members_of_int(mask: int) -> tuple[int, ...]:
-    """Member indices of a bitmask (a local copy avoids importing teams twice)."""
-    return tuple(i for i in range(mask.bit_length()) if mask >> i & 1)
 
 
 def focal_diversity_parity(
@@ -319,7 +312,7 @@ def focal_diversity_parity(
     member_acc = (p.argmax(axis=2) == y).mean(axis=1)
     out = np.full(1 << m, np.nan)
     for t in np.nonzero(sizes >= 2)[0].tolist():
-        team = members_of_int(t)
+        team = members_of(t)
         rank_weights = np.argsort(member_acc[list(team)])
         values, weights = [], []
         for k, f in enumerate(team):
@@ -333,11 +326,6 @@ def focal_diversity_parity(
                 else float(np.mean(values))
             )
     return out
-
-
-def _team_rows(m: int, lo: int, count: int) -> np.ndarray:
-    masks = np.arange(lo, min(lo + count, 1 << m), dtype=np.int64)
-    return ((masks[:, None] >> np.arange(m)) & 1).astype(np.float64)
 
 
 def prediction_diversity(probs: Any, labels: Any, team: Iterable[int] | int | None = None) -> float:

@@ -19,6 +19,7 @@ from lrensemble.ensemble.diversity import (
     FAST_FOCAL,
     _cofailures,
     _metric,
+    closed_form_focal,
     focal_diversity_all,
     focal_diversity_parity,
     focal_score,
@@ -354,14 +355,7 @@ class HierarchicalSelector(Selector):
         q_sum = b[teams[:, :, None, None], teams[:, None, :, None], teams[:, None, None, :]].sum(
             axis=(2, 3)
         )
-        neg = np.diag(a)[teams]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            if self.metric == "GD":
-                per = np.where(p_sum > 0, 1 - (q_sum - p_sum) / ((s - 1) * p_sum), 0.0)
-            elif self.metric == "KW":
-                per = np.where(neg > 0, (s * p_sum - q_sum) / (neg * s * s), 0.0)
-            else:
-                per = np.where(neg > 0, (s * p_sum - q_sum) / (s * (s - 1) / 2 * neg), 0.0)
+        per = closed_form_focal(self.metric, p_sum, q_sum, s, np.diag(a)[teams])
         return per.mean(axis=1)
 
     def _select(self, p: np.ndarray, y: np.ndarray) -> Selection:

@@ -59,9 +59,11 @@ def team_sizes(m: int) -> np.ndarray:
     return np.bitwise_count(np.arange(1 << m, dtype=np.uint64)).astype(np.int64)
 
 
-def team_matrix(m: int) -> np.ndarray:
-    """Indicator matrix (2^m, m): row t has ones at the members of bitmask t."""
-    masks = np.arange(1 << m, dtype=np.int64)
+def team_matrix(m: int, start: int = 0, count: int | None = None) -> np.ndarray:
+    """Indicator matrix of bitmasks start … start + count − 1 (default: all 2^m): row t has
+    ones at the members of its bitmask, shape (rows, m)."""
+    stop = 1 << m if count is None else min(start + count, 1 << m)
+    masks = np.arange(start, stop, dtype=np.int64)
     return ((masks[:, None] >> np.arange(m)) & 1).astype(np.float64)
 
 
