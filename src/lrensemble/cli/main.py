@@ -8,7 +8,12 @@ import sys
 from rich.console import Console
 from rich.text import Text
 
-from lrensemble.cli import ensemble_commands, listing_commands, train_commands  # noqa: F401
+from lrensemble.cli import (  # noqa: F401  (registers the commands)
+    ensemble_commands,
+    listing_commands,
+    train_commands,
+    tune_commands,
+)
 from lrensemble.cli.app import app
 from lrensemble.errors import LREnsembleError
 

@@ -84,6 +84,24 @@ def load_state(path: str | os.PathLike[str], device: torch.device | str = "cpu")
     return unflatten_state(skeleton, tensors)
 
 
+def read_state_metadata(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The non-tensor part of a `save_state` file (tensors appear as references), read from
+    its header alone; None if the file is missing or unreadable."""
+    try:
+        with open(path, "rb") as fh:
+            header_len = int.from_bytes(fh.read(8), "little")
+            header = json.loads(fh.read(header_len))
+        return json.loads(header["__metadata__"]["lrensemble_state"])
+    except (OSError, ValueError, KeyError, json.JSONDecodeError):
+        return None
+
+
+def resume_epoch(path: str | os.PathLike[str]) -> int:
+    """The epoch a run would resume at from this checkpoint (0 without a usable one)."""
+    meta = read_state_metadata(path)
+    return int(meta["epoch"]) + 1 if meta and "epoch" in meta else 0
+
+
 def save_weights(
     model: nn.Module, path: str | os.PathLike[str], metadata: dict[str, str] | None = None
 ) -> Path:

@@ -285,6 +285,7 @@ def train_member(
         "seed": config.seed,
         "epochs": config.epochs,
         "epochs_completed": result.epochs_completed,
+        "resumed_from_epoch": start_epoch,
         "diverged_at": diverged_at,
         "metrics": result.metrics,
         "history": history,

@@ -1,0 +1,104 @@
+"""The TOML config of an LR sweep: data, model, training, search space and study."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, model_validator
+
+from lrensemble.config import StrictModel, describe_validation_error, load_toml
+from lrensemble.errors import ConfigError
+from lrensemble.train.run import TrainRun
+
+
+class SearchConfig(StrictModel):
+    """`method = "grid"` trains every policy of `grid` (a named grid, scaled by `scale`) or of
+    `policies` (explicit tables); `"random"` and `"tpe"` draw `trials` policies from `space`."""
+
+    method: Literal["grid", "random", "tpe"] = "grid"
+    grid: str | None = None
+    scale: float = Field(1.0, gt=0)
+    policies: list[dict[str, Any]] | None = None
+    trials: int | None = Field(None, gt=0)
+    space: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SearchConfig:
+        if self.method == "grid":
+            if (self.grid is None) == (self.policies is None):
+                raise ValueError("grid search needs exactly one of 'grid' or 'policies'")
+        else:
+            if self.trials is None or self.space is None:
+                raise ValueError(f"{self.method} search needs 'trials' and a [search.space] table")
+        return self
+
+
+class StudyConfig(StrictModel):
+    """Where trials are recorded: an Optuna storage URL (default: SQLite in the output
+    directory), a journal file (`*.log` or `journal:PATH`), the study name and task."""
+
+    name: str | None = None
+    storage: str | None = None
+    task: str = "classification"
+    seed: int = 0
+    heartbeat_seconds: float = Field(10.0, gt=0)
+    grace_seconds: float = Field(120.0, gt=0)
+
+
+class TuneConfig(TrainRun):
+    """A sweep: the `TrainRun` tables (without `[policy]`, which the search supplies) plus
+    `[search]` and `[study]`."""
+
+    search: SearchConfig = Field(default_factory=lambda: SearchConfig(grid="table1"))
+    study: StudyConfig = Field(default_factory=StudyConfig)
+
+    def study_name(self) -> str:
+        if self.study.name:
+            return self.study.name
+        return f"{self.data['name']}-{self.model['name']}-{self.search.method}"
+
+
+def load_tune_config(path: str | os.PathLike[str] | None, **overrides: Any) -> TuneConfig:
+    """Read and validate a sweep config; `overrides` are `train.*` fields, `trials` and
+    `storage`. Names and parameters of data, model and every policy are checked here, before
+    anything trains."""
+    raw = load_toml(path) if path is not None else {}
+    where = str(path) if path is not None else "default config"
+    if "policy" in raw:
+        raise ConfigError(f"{where}: policy: a sweep takes its policies from [search].")
+    raw = dict(raw)
+    train = dict(raw.get("train", {}) or {})
+    for key in ("epochs", "seed", "device"):
+        if overrides.get(key) is not None:
+            train[key] = overrides[key]
+    raw["train"] = train
+    search = dict(raw.get("search", {}) or {})
+    if overrides.get("trials") is not None:
+        search["trials"] = overrides["trials"]
+    if search:
+        raw["search"] = search
+    study = dict(raw.get("study", {}) or {})
+    if overrides.get("storage") is not None:
+        study["storage"] = overrides["storage"]
+    raw["study"] = study
+    try:
+        config = TuneConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc, where)) from None
+    config.check()
+    from lrensemble.tuning.space import grid_points, space_choices
+
+    try:
+        if config.search.method == "grid":
+            grid_points(config.search)
+        else:
+            space_choices(config.search)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    return config
+
+
+def default_storage(out_dir: Path) -> str:
+    return f"sqlite:///{(out_dir / 'study.db').resolve()}"

@@ -1,0 +1,366 @@
+"""The sweep runner: every trial trains one member, and every finished member joins the pool.
+
+Any number of workers (processes, machines sharing the output directory) can run the same sweep;
+killing one at any moment and starting it again continues the sweep: finished trials are not
+retrained, the interrupted one resumes from its member's last checkpoint, and the pool only
+ever gains whole members.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from lrensemble.atomic import write_json
+from lrensemble.data.base import Dataset
+from lrensemble.data.registry import load_dataset
+from lrensemble.errors import ConfigError
+from lrensemble.pool import Pool
+from lrensemble.progress import Bars, progress_enabled
+from lrensemble.schedules.base import Policy
+from lrensemble.train.checkpoint import resume_epoch
+from lrensemble.train.evaluate import predict_proba
+from lrensemble.train.trainer import WEIGHTS, build_model, train_member
+from lrensemble.tuning.config import TuneConfig, default_storage
+from lrensemble.tuning.space import (
+    GRID_PARAM,
+    grid_points,
+    point_key,
+    space_choices,
+    suggest_policy,
+)
+from lrensemble.tuning.study import (
+    Heartbeat,
+    claim_lock,
+    count,
+    mark_worker,
+    open_storage,
+    retry_stale,
+)
+
+POLL_SECONDS = 2.0
+
+
+@dataclass
+class SweepResult:
+    """What a worker saw: the trials it finished and the state of the whole sweep at its end."""
+
+    out_dir: Path
+    study_name: str
+    storage: str
+    trials: list[dict[str, Any]] = field(default_factory=list)
+    members: list[str] = field(default_factory=list)
+    diverged: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _fingerprint(config: TuneConfig) -> str:
+    payload = config.model_dump(mode="json")
+    payload["train"].pop("device", None)
+    payload.pop("policy", None)
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _event(out: Path, **fields: Any) -> None:
+    """Append one JSON line to events.jsonl (a single short write: whole lines, any worker)."""
+    line = json.dumps({"time": round(time.time(), 3), "pid": os.getpid(), **fields}) + "\n"
+    fd = os.open(out / "events.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)
+
+
+def _sampler(config: TuneConfig, salt: int) -> optuna.samplers.BaseSampler:
+    """Optuna's sampler for random or TPE search, seeded from the sweep seed and the number of
+    trials so far (workers sharing a study must not draw the same values).
+
+    Grid search needs no sampler: its points are Optuna's queued trials (`enqueue_trial`),
+    which workers claim atomically. Optuna's GridSampler is not used: its documentation warns
+    that concurrent workers can evaluate the same point twice, and it mishandles queued points.
+    """
+    seed = (config.study.seed * 1_000_003 + salt) % (2**31)
+    if config.search.method == "tpe":
+        return optuna.samplers.TPESampler(seed=seed)
+    return optuna.samplers.RandomSampler(seed=seed)
+
+
+class Sweep:
+    """One worker's view of a sweep in `out_dir`."""
+
+    def __init__(
+        self,
+        config: TuneConfig,
+        out_dir: str | os.PathLike[str],
+        log: Callable[[str], None] = print,
+        progress: bool | None = None,
+    ) -> None:
+        self.config = config
+        self.out = Path(out_dir)
+        self.log = log
+        self.progress = progress_enabled(progress)
+        self.points: dict[str, Policy] = (
+            grid_points(config.search) if config.search.method == "grid" else {}
+        )
+        self.choices = space_choices(config.search) if config.search.method != "grid" else None
+        self.storage_url = config.study.storage or default_storage(self.out)
+        self.name = config.study_name()
+
+    # --- set-up ----------------------------------------------------------------------------------
+
+    def _prepare(self) -> tuple[Dataset, Pool, optuna.Study]:
+        self.out.mkdir(parents=True, exist_ok=True)
+        fingerprint = _fingerprint(self.config)
+        with claim_lock(self.out):
+            marker = self.out / "tune.json"
+            if marker.exists():
+                previous = json.loads(marker.read_text(encoding="utf-8"))
+                if previous.get("fingerprint") != fingerprint:
+                    raise ConfigError(
+                        f"{self.out} holds a sweep with a different config; use another --out "
+                        "or the same config."
+                    )
+            else:
+                write_json(
+                    marker,
+                    {
+                        "fingerprint": fingerprint,
+                        "study": self.name,
+                        "storage": self.storage_url,
+                        "config": self.config.model_dump(mode="json", exclude={"policy"}),
+                    },
+                )
+        dataset = load_dataset(self.config.data["name"], **self.config.params("data"))
+        pool = Pool.create(
+            self.out / "pool",
+            {"val": dataset.y_val.numpy(), "test": dataset.y_test.numpy()},
+            dataset.num_classes,
+            dataset.describe(),
+        )
+        with claim_lock(self.out):  # the first worker creates the storage's schema
+            storage = open_storage(self.storage_url)
+            study = optuna.create_study(
+                storage=storage,
+                study_name=self.name,
+                direction="maximize",
+                load_if_exists=True,
+                sampler=_sampler(self.config, 0),
+            )
+            attrs = {
+                "dataset": self.config.data["name"],
+                "model": self.config.model["name"],
+                "task": self.config.study.task,
+                "fingerprint": fingerprint,
+            }
+            old = study.user_attrs.get("fingerprint")
+            if old is not None and old != fingerprint:
+                raise ConfigError(
+                    f"Study {self.name!r} in {self.storage_url} was made by another config; "
+                    "give [study] a different name."
+                )
+            for key, value in attrs.items():
+                study.set_user_attr(key, value)
+            for key in self.points:
+                study.enqueue_trial(
+                    {GRID_PARAM: key}, user_attrs={"point": key}, skip_if_exists=True
+                )
+        return dataset, pool, study
+
+    # --- claiming --------------------------------------------------------------------------------
+
+    def _claim(self, study: optuna.Study) -> optuna.Trial | None:
+        """Under the lock: retry stale trials, then ask for a trial only if one is due."""
+        with claim_lock(self.out):
+            for number in retry_stale(study, self.config.study.grace_seconds):
+                self.log(f"trial {number} was interrupted (its worker is gone); queued again")
+            if count(study, TrialState.WAITING) == 0:
+                if self.config.search.method == "grid":
+                    return None
+                used = count(study, TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+                if used >= (self.config.search.trials or 0):
+                    return None
+                study.sampler = _sampler(self.config, len(study.get_trials(deepcopy=False)))
+            trial = study.ask()
+            mark_worker(trial)
+            return trial
+
+    def _total(self) -> int:
+        return len(self.points) if self.points else int(self.config.search.trials or 0)
+
+    # --- one trial -------------------------------------------------------------------------------
+
+    def _policy(self, trial: optuna.Trial) -> tuple[str, Policy]:
+        if self.points:
+            key = trial.suggest_categorical(GRID_PARAM, list(self.points))
+            return key, self.points[key]
+        policy = suggest_policy(trial, self.choices)
+        return point_key(policy), policy
+
+    def _run_trial(
+        self, trial: optuna.Trial, dataset: Dataset, pool: Pool, study: optuna.Study
+    ) -> dict[str, Any]:
+        key, policy = self._policy(trial)
+        cfg = self.config
+        record = {
+            "member": key,
+            "policy": policy.spec(),
+            "dataset": cfg.data["name"],
+            "model": cfg.model["name"],
+            "model_spec": cfg.model,
+            "task": cfg.study.task,
+            "optimizer": cfg.train.model_dump(mode="json", exclude={"device"}),
+            "seed": cfg.train.seed,
+            "epochs": cfg.train.epochs,
+            "pool": str((self.out / "pool").resolve()),
+        }
+        for name, value in record.items():
+            trial.set_user_attr(name, value)
+        if key in pool.member_ids(status=None):
+            existing = pool.member(key)
+            acc = float(existing.get("metrics", {}).get("val", {}).get("accuracy", 0.0))
+            trial.set_user_attr("status", "complete")
+            trial.set_user_attr("metrics", existing.get("metrics", {}))
+            study.tell(trial, acc)
+            return {"member": key, "status": "reused", "metrics": existing.get("metrics", {})}
+        run_dir = self.out / "runs" / key
+        try:
+            with Heartbeat(trial, cfg.study.heartbeat_seconds):
+                _event(
+                    self.out,
+                    event="start",
+                    member=key,
+                    trial=trial.number,
+                    from_epoch=resume_epoch(run_dir / "checkpoint.safetensors"),
+                )
+                model = build_model(
+                    cfg.model["name"], dataset, cfg.train.seed, **cfg.params("model")
+                )
+                result = train_member(
+                    model,
+                    dataset,
+                    policy,
+                    cfg.train,
+                    out_dir=run_dir,
+                    model_spec=cfg.model,
+                    progress=self.progress,
+                    description=key,
+                )
+                trial.set_user_attr("status", result.status)
+                trial.set_user_attr("metrics", result.metrics)
+                trial.set_user_attr("train_seconds", result.seconds)
+                if result.status == "diverged":
+                    trial.set_user_attr("diverged_at", result.diverged_at)
+                    _event(self.out, event="finish", member=key, status="diverged")
+                    study.tell(trial, state=TrialState.PRUNED)
+                    return {"member": key, "status": "diverged", "at": result.diverged_at}
+                probs = {
+                    split: predict_proba(
+                        model, dataset.split(split)[0], cfg.train.eval_batch_size
+                    ).numpy()
+                    for split in ("val", "test")
+                }
+                member_record = {
+                    **result.record,
+                    "method": "lr_tuning",
+                    "trial": trial.number,
+                    "study": self.name,
+                    "member": key,
+                }
+                if key not in pool.member_ids(status=None):
+                    pool.add_member(key, probs, member_record, weights=run_dir / WEIGHTS)
+                shutil.rmtree(run_dir, ignore_errors=True)
+                _event(self.out, event="finish", member=key, status="complete")
+        except BaseException:
+            study.tell(trial, state=TrialState.FAIL)
+            raise
+        study.tell(trial, float(result.metrics["val"]["accuracy"]))
+        return {
+            "member": key,
+            "status": "complete",
+            "metrics": result.metrics,
+            "seconds": result.seconds,
+        }
+
+    # --- the loop --------------------------------------------------------------------------------
+
+    def run(self, wait: bool = True) -> SweepResult:
+        start = time.perf_counter()
+        dataset, pool, study = self._prepare()
+        result = SweepResult(self.out, self.name, self.storage_url)
+        total = self._total()
+        with Bars(self.progress) as bars:
+            bar = bars.add(f"sweep {self.name}", total=total, completed=self._done(study))
+            while True:
+                trial = self._claim(study)
+                if trial is None:
+                    running = count(study, TrialState.RUNNING)
+                    if running and wait:
+                        time.sleep(POLL_SECONDS)  # other workers' trials, or stale ones soon
+                        continue
+                    break
+                summary = self._run_trial(trial, dataset, pool, study)
+                result.trials.append(summary)
+                self.log(self._line(summary, self._done(study), total))
+                bars.update(bar, completed=self._done(study))
+        self._summarize(study, pool, result)
+        result.seconds = time.perf_counter() - start
+        return result
+
+    @staticmethod
+    def _done(study: optuna.Study) -> int:
+        return count(study, TrialState.COMPLETE, TrialState.PRUNED)
+
+    @staticmethod
+    def _line(summary: dict[str, Any], done: int, total: int) -> str:
+        head = f"[{done}/{total}] {summary['member']:<32}"
+        if summary["status"] == "diverged":
+            return f"{head} diverged (epoch {summary['at']['epoch'] + 1}); kept out of the pool"
+        val = summary["metrics"].get("val", {})
+        test = summary["metrics"].get("test", {})
+        tail = f" ({summary['seconds']:.1f} s)" if "seconds" in summary else " (already in pool)"
+        return (
+            f"{head} val acc {val.get('accuracy', float('nan')):.4f}  "
+            f"test acc {test.get('accuracy', float('nan')):.4f}{tail}"
+        )
+
+    @staticmethod
+    def _summarize(study: optuna.Study, pool: Pool, result: SweepResult) -> None:
+        result.members = pool.member_ids()
+        for trial in study.get_trials(deepcopy=False):
+            member = trial.user_attrs.get("member")
+            if trial.state == TrialState.PRUNED and member:
+                result.diverged.append(member)
+        finished = {
+            t.user_attrs.get("member")
+            for t in study.get_trials(
+                deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)
+            )
+        }
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
+            member = trial.user_attrs.get("member")
+            retried = any(t.user_attrs.get("retry_of") == trial.number for t in study.trials)
+            if member and member not in finished and not retried:
+                result.failed.append(member)
+
+
+def run_sweep(
+    config: TuneConfig,
+    out_dir: str | os.PathLike[str],
+    *,
+    wait: bool = True,
+    log: Callable[[str], None] = print,
+    progress: bool | None = None,
+) -> SweepResult:
+    """Run (or continue, or join) the sweep of `config` in `out_dir`."""
+    return Sweep(config, out_dir, log=log, progress=progress).run(wait=wait)

@@ -1,0 +1,127 @@
+"""The Optuna study behind a sweep: storage, claiming trials across workers, stale trials of
+killed workers, and heartbeats.
+
+Claims are serialized by a file lock in the output directory (which workers share, as they
+share the pool), so a worker asks Optuna for a trial only when one is due: a queued grid point,
+a stale trial to retry, or room left in a random/TPE budget. A killed worker's trial is
+recognized as stale (its process is gone on this host, or its heartbeat is older than the grace
+period), marked failed by exactly one worker, and re-queued with the same parameters.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import optuna
+from filelock import FileLock
+from optuna.trial import TrialState
+
+from lrensemble.errors import ConfigError, DataError
+
+HOST = socket.gethostname()
+ACTIVE = (TrialState.RUNNING, TrialState.WAITING)
+
+
+def open_storage(url: str) -> optuna.storages.BaseStorage:
+    """An Optuna storage: a journal file for `journal:PATH` or `*.log`, else an SQLAlchemy URL
+    (SQLite waits up to a minute for locks held by other workers)."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        if url.startswith("journal:") or url.endswith(".log"):
+            path = url.removeprefix("journal:")
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            backend = optuna.storages.journal.JournalFileBackend(path)
+            return optuna.storages.JournalStorage(backend)
+        kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+        return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+    except (ImportError, ValueError, optuna.exceptions.StorageInternalError) as exc:
+        raise ConfigError(f"Cannot open the study storage {url!r} ({exc}).") from None
+    except Exception as exc:  # SQLAlchemy's errors: bad URL, unreachable server, ...
+        raise DataError(f"Cannot open the study storage {url!r} ({exc}).") from None
+
+
+@contextlib.contextmanager
+def claim_lock(out_dir: Path, timeout: float = 600) -> Iterator[None]:
+    """Exclusive section across the workers sharing `out_dir`."""
+    with FileLock(str(out_dir / ".claims.lock"), timeout=timeout):
+        yield
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def is_stale(trial: optuna.trial.FrozenTrial, grace: float, now: float | None = None) -> bool:
+    """Whether a RUNNING trial's worker is gone."""
+    attrs = trial.user_attrs
+    pid = int(attrs.get("worker_pid", -1))
+    if attrs.get("worker_host") == HOST and pid > 0 and pid != os.getpid() and not _alive(pid):
+        return True
+    beat = attrs.get("heartbeat")
+    if beat is None and trial.datetime_start is not None:
+        beat = trial.datetime_start.timestamp()
+    return beat is not None and (now or time.time()) - float(beat) > grace
+
+
+def retry_stale(study: optuna.Study, grace: float) -> list[int]:
+    """Fail the stale RUNNING trials and re-queue their parameters; returns their numbers.
+    Call under the claim lock; `tell` also refuses a second failure of the same trial."""
+    retried = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if not is_stale(trial, grace):
+            continue
+        try:
+            study.tell(trial.number, state=TrialState.FAIL)
+        except ValueError:
+            continue  # another worker got there first
+        keep = {k: v for k, v in trial.user_attrs.items() if k in ("point",)}
+        study.enqueue_trial(trial.params, user_attrs={**keep, "retry_of": trial.number})
+        retried.append(trial.number)
+    return retried
+
+
+class Heartbeat:
+    """Records `heartbeat` (unix time) on a running trial every `interval` seconds."""
+
+    def __init__(self, trial: optuna.Trial, interval: float) -> None:
+        self.trial, self.interval = trial, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            with contextlib.suppress(Exception):  # a missed beat is not an error
+                self.trial.set_user_attr("heartbeat", time.time())
+
+    def __enter__(self) -> Heartbeat:
+        mark_worker(self.trial)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def mark_worker(trial: optuna.Trial) -> None:
+    """Record which process runs the trial (right after claiming it) and a first heartbeat."""
+    trial.set_user_attr("worker_host", HOST)
+    trial.set_user_attr("worker_pid", os.getpid())
+    trial.set_user_attr("heartbeat", time.time())
+
+
+def count(study: optuna.Study, *states: TrialState) -> int:
+    return len(study.get_trials(deepcopy=False, states=states))

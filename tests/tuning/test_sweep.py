@@ -1,0 +1,273 @@
+"""LR sweeps through real `lrens tune` processes: resume after SIGKILL, concurrent workers,
+divergence, the policy database and config errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import optuna
+import pytest
+
+from lrensemble.pool import Pool
+from lrensemble.tuning import load_tune_config, run_sweep, top_policies
+from tests.cli.test_cli import run
+
+GRID = """
+[data]
+name = "mnist1d"
+
+[model]
+name = "cnn1d"
+channels = 32
+
+[train]
+epochs = {epochs}
+batch_size = 64
+seed = 0
+
+[search]
+method = "grid"
+policies = [
+  {{ name = "multistep", max_lr = 0.1 }},
+  {{ name = "onecycle", max_lr = 0.2 }},
+  {{ name = "warmup_cosine", max_lr = 0.1 }},
+  {{ name = "cosine", max_lr = 0.05 }},
+  {{ name = "linear", max_lr = 0.1 }},
+  {{ name = "step", max_lr = 0.1, step_epochs = 2 }},
+]
+"""
+
+
+def write(tmp_path, text, name="sweep.toml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def lrens(*args):
+    return [sys.executable, "-m", "lrensemble", *args]
+
+
+def events(out: Path) -> list[dict]:
+    path = out / "events.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+ENV = {**os.environ, "CI": "1"}
+
+
+@pytest.mark.slow
+def test_sigkill_mid_sweep_then_rerun_trains_each_point_once(tmp_path):
+    config = write(tmp_path, GRID.format(epochs=12))
+    out = tmp_path / "sweep"
+    proc = subprocess.Popen(
+        lrens("tune", str(config), "--out", str(out)),
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 180
+    # kill once two members are in the pool and the running trial has a checkpoint
+    while True:
+        assert proc.poll() is None, proc.stderr.read().decode()
+        assert time.monotonic() < deadline
+        members = list((out / "pool" / "members").glob("[!.]*")) if out.exists() else []
+        checkpoints = list((out / "runs").glob("*/checkpoint.safetensors")) if out.exists() else []
+        if len(members) >= 2 and checkpoints:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = time.time()
+    done_before = {e["member"] for e in events(out) if e["event"] == "finish"}
+    assert 2 <= len(done_before) < 6
+
+    rerun = subprocess.run(
+        lrens("tune", str(config), "--out", str(out)),
+        env=ENV,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert rerun.returncode == 0, rerun.stderr
+    assert "was interrupted" in rerun.stdout
+
+    pool = Pool.open(out / "pool")
+    assert len(pool.member_ids()) == 6
+    log = events(out)
+    finishes = Counter(e["member"] for e in log if e["event"] == "finish")
+    assert set(finishes.values()) == {1}, finishes  # every point finished exactly once
+    restarted = [e for e in log if e["event"] == "start" and e["time"] > killed_at]
+    assert not {e["member"] for e in restarted} & done_before  # finished ones not retrained
+    resumed = [e for e in restarted if e["from_epoch"] > 0]
+    assert len(resumed) == 1  # the interrupted trial continued from its checkpoint
+    record = pool.member(resumed[0]["member"])
+    assert [h["epoch"] for h in record["history"]] == list(range(1, 13))
+    assert not list((out / "pool" / "members").glob(".*"))  # no half-written member
+    assert not (out / "runs").exists() or not list((out / "runs").iterdir())
+
+
+@pytest.mark.slow
+def test_two_concurrent_workers_split_the_grid_without_duplicates(tmp_path):
+    config = write(tmp_path, GRID.format(epochs=8))
+    out = tmp_path / "sweep"
+    procs = [
+        subprocess.Popen(
+            lrens("tune", str(config), "--out", str(out)),
+            env=ENV,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+    log = events(out)
+    starts = Counter(e["member"] for e in log if e["event"] == "start")
+    assert len(starts) == 6 and set(starts.values()) == {1}, starts
+    assert len({e["pid"] for e in log if e["event"] == "start"}) == 2  # both did work
+    assert len(Pool.open(out / "pool").member_ids()) == 6
+    study = optuna.load_study(
+        study_name="mnist1d-cnn1d-grid", storage=f"sqlite:///{out / 'study.db'}"
+    )
+    assert Counter(t.state.name for t in study.trials) == {"COMPLETE": 6}
+
+
+def test_diverging_policy_is_recorded_and_the_sweep_finishes(tmp_path):
+    text = GRID.format(epochs=2).split("policies = [")[0] + (
+        'policies = [\n  { name = "constant", max_lr = 100.0 },\n'
+        '  { name = "onecycle", max_lr = 0.1 },\n]\n'
+    )
+    cfg = load_tune_config(write(tmp_path, text))
+    lines = []
+    result = run_sweep(cfg, tmp_path / "sweep", log=lines.append, progress=False)
+    assert len(result.members) == 1 and result.members[0].startswith("onecycle")
+    assert len(result.diverged) == 1 and result.diverged[0].startswith("constant")
+    assert any("diverged" in line for line in lines)
+    study = optuna.load_study(study_name=result.study_name, storage=result.storage)
+    states = {t.user_attrs["member"]: (t.state.name, t.user_attrs["status"]) for t in study.trials}
+    assert states[result.diverged[0]] == ("PRUNED", "diverged")
+    assert not (tmp_path / "sweep" / "pool" / "members" / result.diverged[0]).exists()
+
+
+def test_random_and_tpe_search_fill_their_budget_and_the_database_ranks_them(tmp_path):
+    journal = tmp_path / "db" / "studies.log"
+    for method in ("random", "tpe"):
+        text = (
+            GRID.format(epochs=2).split("[search]")[0]
+            + f"""
+[search]
+method = "{method}"
+trials = 3
+
+[search.space]
+policies = ["onecycle", "cosine", "multistep"]
+max_lr = [0.01, 0.5]
+
+[search.space.params.onecycle]
+pct_start = [0.1, 0.5]
+
+[study]
+storage = "{journal}"
+"""
+        )
+        cfg = load_tune_config(write(tmp_path, text, f"{method}.toml"))
+        result = run_sweep(cfg, tmp_path / method, log=lambda _: None, progress=False)
+        assert len(result.members) == 3
+        again = run_sweep(cfg, tmp_path / method, log=lambda _: None, progress=False)
+        assert again.trials == []  # the budget is spent; nothing more is trained
+        for member in result.members:
+            policy = Pool.open(tmp_path / method / "pool").member(member)["policy"]
+            assert policy["name"] in ("onecycle", "cosine", "multistep")
+            assert 0.01 <= policy["max_lr"] <= 0.5
+    top = top_policies(str(journal), "mnist1d", "cnn1d", n=4)
+    assert len(top) == 4
+    accs = [r["metrics"]["val"]["accuracy"] for r in top]
+    assert accs == sorted(accs, reverse=True)
+    assert {r["study"] for r in top_policies(str(journal), "mnist1d", "cnn1d", n=10)} == {
+        "mnist1d-cnn1d-random",
+        "mnist1d-cnn1d-tpe",
+    }
+    assert top_policies(str(journal), "cifar10", "cnn1d") == []
+
+
+def test_policies_top_cli(tmp_path, capsys):
+    text = GRID.format(epochs=1).split("policies = [")[0] + (
+        'policies = [\n  { name = "onecycle", max_lr = 0.1 },\n'
+        '  { name = "cosine", max_lr = 0.05 },\n]\n'
+    )
+    code, out, err = run(
+        capsys, "tune", str(write(tmp_path, text)), "--out", str(tmp_path / "s"), "--no-progress"
+    )
+    assert code == 0, err
+    assert "[2/2]" in out and "2 members" in out
+    code, out, _ = run(
+        capsys,
+        "policies",
+        "top",
+        "--dataset",
+        "mnist1d",
+        "--model",
+        "cnn1d",
+        "--out",
+        str(tmp_path / "s"),
+        "-n",
+        "1",
+        "--json",
+    )
+    assert code == 0 and len(json.loads(out)) == 1
+    code, _, err = run(capsys, "policies", "top", "--dataset", "mnist1d", "--model", "cnn1d")
+    assert code == 2 and "exactly one of --storage or --out" in err
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ('[search]\nmethod = "grid"\ngrid = "table1"\nbogus = 1\n', "search.bogus: unknown key"),
+        ('[search]\nmethod = "bayes"\n', "search.method"),
+        ('[search]\ngrid = "table9"\n', "Unknown policy grid 'table9'"),
+        ('[search]\npolicies = [{ name = "onecycel", max_lr = 0.1 }]\n', "Did you mean"),
+        ('[search]\npolicies = [{ name = "onecycle", max_lr = -1 }]\n', "max_lr must be > 0"),
+        ('[search]\nmethod = "random"\n', "needs 'trials'"),
+        (
+            '[search]\nmethod = "tpe"\ntrials = 2\n[search.space]\npolicies = ["onecycle"]\n'
+            "max_lr = [0.5, 0.1]\n",
+            "low < high",
+        ),
+        (
+            '[search]\nmethod = "tpe"\ntrials = 2\n[search.space]\npolicies = ["onecycle"]\n'
+            "max_lr = [0.01, 0.1]\n[search.space.params.onecycle]\nwidth = [1, 2]\n",
+            "onecycle has no parameter 'width'",
+        ),
+        ('[policy]\nname = "onecycle"\nmax_lr = 0.1\n', "takes its policies from [search]"),
+        ("[train]\nepochs = 0\n", "train.epochs"),
+        ("[study]\nstorage = 3\n", "study.storage"),
+    ],
+)
+def test_malformed_configs_fail_before_anything_trains(tmp_path, capsys, text, fragment):
+    out = tmp_path / "sweep"
+    code, _, err = run(capsys, "tune", str(write(tmp_path, text)), "--out", str(out))
+    assert code == 2, err
+    assert fragment in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_another_config_in_the_same_directory_is_refused(tmp_path, capsys):
+    text = GRID.format(epochs=1).split("policies = [")[0] + (
+        'policies = [\n  { name = "onecycle", max_lr = 0.1 },\n]\n'
+    )
+    code, _, err = run(capsys, "tune", str(write(tmp_path, text)), "--out", str(tmp_path / "s"))
+    assert code == 0, err
+    code, _, err = run(
+        capsys, "tune", str(write(tmp_path, text)), "--out", str(tmp_path / "s"), "--epochs", "2"
+    )
+    assert code == 2 and "different config" in err
