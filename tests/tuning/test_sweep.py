@@ -271,3 +271,29 @@ def test_another_config_in_the_same_directory_is_refused(tmp_path, capsys):
         capsys, "tune", str(write(tmp_path, text)), "--out", str(tmp_path / "s"), "--epochs", "2"
     )
     assert code == 2 and "different config" in err
+
+
+def test_a_failed_or_interrupted_grid_point_is_trained_on_the_next_run(tmp_path, monkeypatch):
+    import lrensemble.tuning.runner as runner
+
+    text = GRID.format(epochs=1).split("policies = [")[0] + (
+        'policies = [\n  { name = "onecycle", max_lr = 0.1 },\n'
+        '  { name = "cosine", max_lr = 0.05 },\n]\n'
+    )
+    cfg = load_tune_config(write(tmp_path, text))
+    real = runner.train_member
+    calls = []
+
+    def interrupted(*args, **kwargs):
+        calls.append(kwargs["description"])
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "train_member", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(cfg, tmp_path / "s", log=lambda _: None, progress=False)
+    monkeypatch.setattr(runner, "train_member", real)
+    result = run_sweep(cfg, tmp_path / "s", log=lambda _: None, progress=False)
+    assert len(result.members) == 2 and result.failed == []
+    assert [t["member"] for t in result.trials] == [calls[1]]  # only the interrupted point

@@ -171,11 +171,28 @@ class Sweep:
                 )
             for key, value in attrs.items():
                 study.set_user_attr(key, value)
-            for key in self.points:
-                study.enqueue_trial(
-                    {GRID_PARAM: key}, user_attrs={"point": key}, skip_if_exists=True
-                )
+            self._queue_missing_points(study)
         return dataset, pool, study
+
+    def _queue_missing_points(self, study: optuna.Study) -> None:
+        """Queue every grid point that no trial covers: neither finished (complete or
+        diverged), queued nor running. On a first run that is all of them; on a rerun, the
+        points whose trials failed (an error, Ctrl-C) are trained again. Call under the lock."""
+        covered = {
+            t.user_attrs.get("point") or t.params.get(GRID_PARAM)  # queued: no params yet
+            for t in study.get_trials(
+                deepcopy=False,
+                states=(
+                    TrialState.COMPLETE,
+                    TrialState.PRUNED,
+                    TrialState.WAITING,
+                    TrialState.RUNNING,
+                ),
+            )
+        }
+        for key in self.points:
+            if key not in covered:
+                study.enqueue_trial({GRID_PARAM: key}, user_attrs={"point": key})
 
     # --- claiming --------------------------------------------------------------------------------
 
@@ -281,6 +298,12 @@ class Sweep:
                     pool.add_member(key, probs, member_record, weights=run_dir / WEIGHTS)
                 shutil.rmtree(run_dir, ignore_errors=True)
                 _event(self.out, event="finish", member=key, status="complete")
+        except KeyboardInterrupt:
+            # keep the point (and its checkpoint) for the next run
+            study.tell(trial, state=TrialState.FAIL)
+            keep = {k: v for k, v in trial.user_attrs.items() if k == "point"}
+            study.enqueue_trial(trial.params, user_attrs={**keep, "retry_of": trial.number})
+            raise
         except BaseException:
             study.tell(trial, state=TrialState.FAIL)
             raise
