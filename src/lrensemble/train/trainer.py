@@ -148,16 +148,10 @@ def train_member(
     policy = from_spec(policy)
     device = resolve_device(config.device)
     out = Path(out_dir) if out_dir is not None else None
-    setup = {
-        "dataset": dataset.describe(),
-        "model": model_spec or {"class": type(model).__name__},
-        "policy": policy.spec(),
-        "train": config.model_dump(mode="json", exclude={"device"}),
-    }
-    fingerprint = _fingerprint(setup)
+    setup, fingerprint = member_setup(dataset, model, policy, config, model_spec)
 
     if out is not None and resume:
-        done = _finished_member(out, fingerprint, model, device)
+        done = finished_member(out, fingerprint, model, device)
         if done is not None:
             return done
 
@@ -191,7 +185,7 @@ def train_member(
     start_epoch, elapsed = 0, 0.0
 
     if out is not None:
-        _remove_stale_temporaries(out)
+        remove_stale_temporaries(out)
     if out is not None and resume and (out / CHECKPOINT).exists():
         state = load_state(out / CHECKPOINT, device)
         if state.get("fingerprint") != fingerprint:
@@ -260,7 +254,17 @@ def train_member(
                     and not last
                     and ((epoch + 1) % config.checkpoint_every == 0)
                 ):
-                    _save_checkpoint(out, fingerprint, ctx, hooks, history, epoch, elapsed)
+                    save_checkpoint(
+                        out,
+                        fingerprint,
+                        model,
+                        optimizer,
+                        scheduler,
+                        [h.state_dict() for h in hooks],
+                        history,
+                        epoch,
+                        elapsed,
+                    )
                 acc = record.get("val_accuracy")
                 info = f"loss {record['train_loss']:.4f}" + (f"  val acc {acc:.4f}" if acc else "")
                 bars.update(bar, info=f"epoch {epoch + 1}/{config.epochs} {info}")
@@ -277,25 +281,9 @@ def train_member(
                 logits = predict_logits(model, x, config.eval_batch_size, device)
                 metrics[split] = classification_metrics(logits, y)
         result = TrainResult("complete", history, metrics, elapsed, len(history), out)
-    result.record = {
-        "format": MEMBER_FORMAT,
-        "method": "train",
-        "status": result.status,
-        **setup,
-        "seed": config.seed,
-        "epochs": config.epochs,
-        "epochs_completed": result.epochs_completed,
-        "resumed_from_epoch": start_epoch,
-        "diverged_at": diverged_at,
-        "metrics": result.metrics,
-        "history": history,
-        "timings": {"train_seconds": elapsed},
-        "device": str(device),
-        "versions": library_versions(),
-        "fingerprint": fingerprint,
-    }
+    result.record = member_record(setup, fingerprint, config, result, start_epoch, device)
     if out is not None:
-        _write_member(out, model, result)
+        write_member(out, model, result)
     return result
 
 
@@ -342,15 +330,66 @@ def _train_step(
     return loss.detach()
 
 
-def _save_checkpoint(
+def member_setup(
+    dataset: Dataset,
+    model: nn.Module,
+    policy: Policy,
+    config: TrainConfig,
+    model_spec: dict[str, Any] | None,
+) -> tuple[dict[str, Any], str]:
+    """What defines a member (data, model, policy, training settings) and its fingerprint:
+    the same for the single-member and the batched trainer, so either resumes the other's."""
+    setup = {
+        "dataset": dataset.describe(),
+        "model": model_spec or {"class": type(model).__name__},
+        "policy": policy.spec(),
+        "train": config.model_dump(mode="json", exclude={"device"}),
+    }
+    return setup, _fingerprint(setup)
+
+
+def member_record(
+    setup: dict[str, Any],
+    fingerprint: str,
+    config: TrainConfig,
+    result: TrainResult,
+    start_epoch: int,
+    device: torch.device,
+    **extra: Any,
+) -> dict[str, Any]:
+    """The member.json of a finished (or diverged) member."""
+    return {
+        "format": MEMBER_FORMAT,
+        "method": "train",
+        "status": result.status,
+        **setup,
+        "seed": config.seed,
+        "epochs": config.epochs,
+        "epochs_completed": result.epochs_completed,
+        "resumed_from_epoch": start_epoch,
+        "diverged_at": result.diverged_at,
+        "metrics": result.metrics,
+        "history": result.history,
+        "timings": {"train_seconds": result.seconds},
+        "device": str(device),
+        "versions": library_versions(),
+        "fingerprint": fingerprint,
+        **extra,
+    }
+
+
+def save_checkpoint(
     out: Path,
     fingerprint: str,
-    ctx: TrainContext,
-    hooks: Sequence[TrainHook],
+    model: nn.Module,
+    optimizer: Any,
+    scheduler: Any,
+    hook_states: list[dict[str, Any]],
     history: list[dict[str, float]],
     epoch: int,
     elapsed: float,
 ) -> None:
+    """The resumable state after `epoch` (0-based), one safetensors file written atomically."""
     save_state(
         out / CHECKPOINT,
         {
@@ -358,15 +397,15 @@ def _save_checkpoint(
             "epoch": epoch,
             "seconds": elapsed,
             "history": history,
-            "model": ctx.model.state_dict(),
-            "optimizer": ctx.optimizer.state_dict(),
-            "scheduler": ctx.scheduler.state_dict(),
-            "hooks": [h.state_dict() for h in hooks],
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "hooks": hook_states,
         },
     )
 
 
-def _write_member(out: Path, model: nn.Module, result: TrainResult) -> None:
+def write_member(out: Path, model: nn.Module, result: TrainResult) -> None:
     """Weights first, then member.json (the marker of a finished member), then drop the
     checkpoint: a crash in between leaves a member that is either complete or resumable."""
     out.mkdir(parents=True, exist_ok=True)
@@ -376,7 +415,7 @@ def _write_member(out: Path, model: nn.Module, result: TrainResult) -> None:
     (out / CHECKPOINT).unlink(missing_ok=True)
 
 
-def _remove_stale_temporaries(out: Path) -> None:
+def remove_stale_temporaries(out: Path) -> None:
     """Delete temporary files that a killed atomic write left behind (never a real file)."""
     if out.is_dir():
         for tmp in out.glob(".*.tmp"):
@@ -393,7 +432,7 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
-def _finished_member(
+def finished_member(
     out: Path, fingerprint: str, model: nn.Module, device: torch.device
 ) -> TrainResult | None:
     """A member already complete (or diverged) in `out` for the same setup, loaded, or None."""
