@@ -42,6 +42,9 @@ policies = [
   {{ name = "linear", max_lr = 0.1 }},
   {{ name = "step", max_lr = 0.1, step_epochs = 2 }},
 ]
+
+[study]
+batch_members = {batch}
 """
 
 
@@ -65,7 +68,7 @@ ENV = {**os.environ, "CI": "1"}
 
 @pytest.mark.slow
 def test_sigkill_mid_sweep_then_rerun_trains_each_point_once(tmp_path):
-    config = write(tmp_path, GRID.format(epochs=12))
+    config = write(tmp_path, GRID.format(epochs=12, batch=2))
     out = tmp_path / "sweep"
     proc = subprocess.Popen(
         lrens("tune", str(config), "--out", str(out)),
@@ -107,16 +110,18 @@ def test_sigkill_mid_sweep_then_rerun_trains_each_point_once(tmp_path):
     restarted = [e for e in log if e["event"] == "start" and e["time"] > killed_at]
     assert not {e["member"] for e in restarted} & done_before  # finished ones not retrained
     resumed = [e for e in restarted if e["from_epoch"] > 0]
-    assert len(resumed) == 1  # the interrupted trial continued from its checkpoint
-    record = pool.member(resumed[0]["member"])
-    assert [h["epoch"] for h in record["history"]] == list(range(1, 13))
+    assert resumed  # the interrupted batch continued from its checkpoints
+    for event in resumed:
+        record = pool.member(event["member"])
+        assert record["resumed_from_epoch"] == event["from_epoch"]
+        assert [h["epoch"] for h in record["history"]] == list(range(1, 13))
     assert not list((out / "pool" / "members").glob(".*"))  # no half-written member
     assert not (out / "runs").exists() or not list((out / "runs").iterdir())
 
 
 @pytest.mark.slow
 def test_two_concurrent_workers_split_the_grid_without_duplicates(tmp_path):
-    config = write(tmp_path, GRID.format(epochs=8))
+    config = write(tmp_path, GRID.format(epochs=8, batch=2))
     out = tmp_path / "sweep"
     procs = [
         subprocess.Popen(
@@ -143,7 +148,7 @@ def test_two_concurrent_workers_split_the_grid_without_duplicates(tmp_path):
 
 
 def test_diverging_policy_is_recorded_and_the_sweep_finishes(tmp_path):
-    text = GRID.format(epochs=2).split("policies = [")[0] + (
+    text = GRID.format(epochs=2, batch=16).split("policies = [")[0] + (
         'policies = [\n  { name = "constant", max_lr = 100.0 },\n'
         '  { name = "onecycle", max_lr = 0.1 },\n]\n'
     )
@@ -163,7 +168,7 @@ def test_random_and_tpe_search_fill_their_budget_and_the_database_ranks_them(tmp
     journal = tmp_path / "db" / "studies.log"
     for method in ("random", "tpe"):
         text = (
-            GRID.format(epochs=2).split("[search]")[0]
+            GRID.format(epochs=2, batch=16).split("[search]")[0]
             + f"""
 [search]
 method = "{method}"
@@ -201,7 +206,7 @@ storage = "{journal}"
 
 
 def test_policies_top_cli(tmp_path, capsys):
-    text = GRID.format(epochs=1).split("policies = [")[0] + (
+    text = GRID.format(epochs=1, batch=16).split("policies = [")[0] + (
         'policies = [\n  { name = "onecycle", max_lr = 0.1 },\n'
         '  { name = "cosine", max_lr = 0.05 },\n]\n'
     )
@@ -262,7 +267,7 @@ def test_malformed_configs_fail_before_anything_trains(tmp_path, capsys, text, f
 
 
 def test_another_config_in_the_same_directory_is_refused(tmp_path, capsys):
-    text = GRID.format(epochs=1).split("policies = [")[0] + (
+    text = GRID.format(epochs=1, batch=16).split("policies = [")[0] + (
         'policies = [\n  { name = "onecycle", max_lr = 0.1 },\n]\n'
     )
     code, _, err = run(capsys, "tune", str(write(tmp_path, text)), "--out", str(tmp_path / "s"))
@@ -276,9 +281,9 @@ def test_another_config_in_the_same_directory_is_refused(tmp_path, capsys):
 def test_a_failed_or_interrupted_grid_point_is_trained_on_the_next_run(tmp_path, monkeypatch):
     import lrensemble.tuning.runner as runner
 
-    text = GRID.format(epochs=1).split("policies = [")[0] + (
+    text = GRID.format(epochs=1, batch=1).split("policies = [")[0] + (
         'policies = [\n  { name = "onecycle", max_lr = 0.1 },\n'
-        '  { name = "cosine", max_lr = 0.05 },\n]\n'
+        '  { name = "cosine", max_lr = 0.05 },\n]\n[study]\nbatch_members = 1\n'
     )
     cfg = load_tune_config(write(tmp_path, text))
     real = runner.train_member
@@ -297,3 +302,17 @@ def test_a_failed_or_interrupted_grid_point_is_trained_on_the_next_run(tmp_path,
     result = run_sweep(cfg, tmp_path / "s", log=lambda _: None, progress=False)
     assert len(result.members) == 2 and result.failed == []
     assert [t["member"] for t in result.trials] == [calls[1]]  # only the interrupted point
+
+
+def test_batched_sweep_writes_the_same_members_as_one_at_a_time(tmp_path):
+    members = {}
+    for batch in (1, 6):
+        cfg = load_tune_config(
+            write(tmp_path, GRID.format(epochs=2, batch=batch), f"b{batch}.toml")
+        )
+        result = run_sweep(cfg, tmp_path / f"b{batch}", log=lambda _: None, progress=False)
+        pool = Pool.open(tmp_path / f"b{batch}" / "pool")
+        members[batch] = {m: pool.member(m)["metrics"]["test"]["accuracy"] for m in result.members}
+    assert members[1].keys() == members[6].keys() and len(members[1]) == 6
+    for m in members[1]:
+        assert members[6][m] == pytest.approx(members[1][m], abs=5e-3)

@@ -57,6 +57,26 @@ DEFAULT_CHUNK = 16
 BATCHABLE_OPTIMIZERS = ("sgd", "adamw")
 
 
+def default_chunk_size(
+    model: nn.Module,
+    optimizer: str = "sgd",
+    device: torch.device | str = "cpu",
+    limit: int = DEFAULT_CHUNK,
+) -> int:
+    """How many members of this model to train together: the parameters, gradients and
+    optimizer state of one member (4 or 5 copies of its parameters) against a budget of a
+    quarter of the free GPU memory, or 2 GiB on the CPU, leaving the rest to activations;
+    at most `limit`."""
+    copies = 5 if optimizer == "adamw" else 4
+    per_member = sum(p.numel() * p.element_size() for p in model.parameters()) * copies
+    device = torch.device(device)
+    if device.type == "cuda" and torch.cuda.is_available():
+        budget = torch.cuda.mem_get_info(device)[0] // 4
+    else:
+        budget = 2 * 1024**3
+    return int(max(1, min(limit, budget // max(per_member, 1))))
+
+
 def batch_blocker(model: nn.Module, config: TrainConfig) -> str | None:
     """Why `model` under `config` cannot train batched (None if it can)."""
     if config.optimizer not in BATCHABLE_OPTIMIZERS:
@@ -95,7 +115,7 @@ def train_members(
     seeds: Sequence[int] | None = None,
     weight_decays: Sequence[float] | None = None,
     model_spec: dict[str, Any] | None = None,
-    chunk_size: int = DEFAULT_CHUNK,
+    chunk_size: int | None = None,
     resume: bool = True,
     progress: bool | None = None,
     description: str = "batch",
@@ -110,7 +130,8 @@ def train_members(
             `config.seed`, the paper's setting, in which all members see the same batches and
             the batch is shared by the vectorized forward pass.
         weight_decays: per-member weight decay (default: `config.weight_decay` for all).
-        chunk_size: at most this many members train together (bounds memory).
+        chunk_size: at most this many members train together (bounds memory); default
+            `default_chunk_size` of the model.
 
     Returns:
         One `TrainResult` per member, in order; each equals what
@@ -128,7 +149,7 @@ def train_members(
         raise ParameterError(
             "models, policies, out_dirs, seeds and weight_decays must have one entry per member."
         )
-    if chunk_size < 1:
+    if chunk_size is not None and chunk_size < 1:
         raise ParameterError(f"chunk_size must be at least 1, got {chunk_size}.")
     configs = [
         config.model_copy(
@@ -166,6 +187,8 @@ def train_members(
     _check_same_architecture(models)
 
     device = resolve_device(config.device)
+    if chunk_size is None:
+        chunk_size = default_chunk_size(models[0], config.optimizer, device)
     pending: list[_Member] = []
     for i in range(k):
         setup, fingerprint = member_setup(dataset, models[i], pols[i], configs[i], model_spec)

@@ -37,12 +37,14 @@ class SearchConfig(StrictModel):
 
 class StudyConfig(StrictModel):
     """Where trials are recorded: an Optuna storage URL (default: SQLite in the output
-    directory), a journal file (`*.log` or `journal:PATH`), the study name and task."""
+    directory), a journal file (`*.log` or `journal:PATH`), the study name and task; and how
+    many trials a worker claims at once and trains together (`batch_members`)."""
 
     name: str | None = None
     storage: str | None = None
     task: str = "classification"
     seed: int = 0
+    batch_members: int = Field(16, ge=1)
     heartbeat_seconds: float = Field(10.0, gt=0)
     grace_seconds: float = Field(120.0, gt=0)
 

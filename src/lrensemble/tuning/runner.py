@@ -8,6 +8,7 @@ ever gains whole members.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -24,13 +25,19 @@ from optuna.trial import TrialState
 from lrensemble.atomic import write_json
 from lrensemble.data.base import Dataset
 from lrensemble.data.registry import load_dataset
+from lrensemble.device import resolve_device
 from lrensemble.errors import ConfigError
 from lrensemble.pool import Pool
 from lrensemble.progress import Bars, progress_enabled
 from lrensemble.schedules.base import Policy
+from lrensemble.train.batched import (
+    batch_blocker,
+    default_chunk_size,
+    predict_proba_many,
+    train_members,
+)
 from lrensemble.train.checkpoint import resume_epoch
-from lrensemble.train.evaluate import predict_proba
-from lrensemble.train.trainer import WEIGHTS, build_model, train_member
+from lrensemble.train.trainer import CHECKPOINT, WEIGHTS, build_model, train_member
 from lrensemble.tuning.config import TuneConfig, default_storage
 from lrensemble.tuning.space import (
     GRID_PARAM,
@@ -196,21 +203,37 @@ class Sweep:
 
     # --- claiming --------------------------------------------------------------------------------
 
-    def _claim(self, study: optuna.Study) -> optuna.Trial | None:
-        """Under the lock: retry stale trials, then ask for a trial only if one is due."""
+    def _claim(self, study: optuna.Study, limit: int) -> list[optuna.Trial]:
+        """Under the lock: retry stale trials, then ask for up to `limit` trials, each only if
+        one is due (a queued trial, or room left in a random/TPE budget)."""
+        claimed: list[optuna.Trial] = []
         with claim_lock(self.out):
             for number in retry_stale(study, self.config.study.grace_seconds):
                 self.log(f"trial {number} was interrupted (its worker is gone); queued again")
-            if count(study, TrialState.WAITING) == 0:
-                if self.config.search.method == "grid":
-                    return None
-                used = count(study, TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
-                if used >= (self.config.search.trials or 0):
-                    return None
-                study.sampler = _sampler(self.config, len(study.get_trials(deepcopy=False)))
-            trial = study.ask()
-            mark_worker(trial)
-            return trial
+            while len(claimed) < limit:
+                if count(study, TrialState.WAITING) == 0:
+                    if self.config.search.method == "grid":
+                        break
+                    used = count(study, TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+                    if used >= (self.config.search.trials or 0):
+                        break
+                    study.sampler = _sampler(self.config, len(study.get_trials(deepcopy=False)))
+                trial = study.ask()
+                mark_worker(trial)
+                claimed.append(trial)
+        return claimed
+
+    def _batch_limit(self, dataset: Dataset) -> int:
+        """How many trials to claim and train together: `batch_members`, bounded by memory,
+        and 1 when the model cannot be trained batched."""
+        cfg = self.config
+        if cfg.study.batch_members == 1:
+            return 1
+        probe = build_model(cfg.model["name"], dataset, cfg.train.seed, **cfg.params("model"))
+        if batch_blocker(probe, cfg.train):
+            return 1
+        device = resolve_device(cfg.train.device)
+        return default_chunk_size(probe, cfg.train.optimizer, device, cfg.study.batch_members)
 
     def _total(self) -> int:
         return len(self.points) if self.points else int(self.config.search.trials or 0)
@@ -224,55 +247,97 @@ class Sweep:
         policy = suggest_policy(trial, self.choices)
         return point_key(policy), policy
 
-    def _run_trial(
-        self, trial: optuna.Trial, dataset: Dataset, pool: Pool, study: optuna.Study
-    ) -> dict[str, Any]:
-        key, policy = self._policy(trial)
+    def _run_trials(
+        self, trials: list[optuna.Trial], dataset: Dataset, pool: Pool, study: optuna.Study
+    ) -> list[dict[str, Any]]:
+        """Train the claimed trials (together when there are several) and file their members."""
         cfg = self.config
-        record = {
-            "member": key,
-            "policy": policy.spec(),
-            "dataset": cfg.data["name"],
-            "model": cfg.model["name"],
-            "model_spec": cfg.model,
-            "task": cfg.study.task,
-            "optimizer": cfg.train.model_dump(mode="json", exclude={"device"}),
-            "seed": cfg.train.seed,
-            "epochs": cfg.train.epochs,
-            "pool": str((self.out / "pool").resolve()),
-        }
-        for name, value in record.items():
-            trial.set_user_attr(name, value)
-        if key in pool.member_ids(status=None):
-            existing = pool.member(key)
-            acc = float(existing.get("metrics", {}).get("val", {}).get("accuracy", 0.0))
-            trial.set_user_attr("status", "complete")
-            trial.set_user_attr("metrics", existing.get("metrics", {}))
-            study.tell(trial, acc)
-            return {"member": key, "status": "reused", "metrics": existing.get("metrics", {})}
-        run_dir = self.out / "runs" / key
+        summaries: list[dict[str, Any]] = []
+        todo: list[tuple[optuna.Trial, str, Policy]] = []
+        for trial in trials:
+            key, policy = self._policy(trial)
+            record = {
+                "member": key,
+                "policy": policy.spec(),
+                "dataset": cfg.data["name"],
+                "model": cfg.model["name"],
+                "model_spec": cfg.model,
+                "task": cfg.study.task,
+                "optimizer": cfg.train.model_dump(mode="json", exclude={"device"}),
+                "seed": cfg.train.seed,
+                "epochs": cfg.train.epochs,
+                "pool": str((self.out / "pool").resolve()),
+            }
+            for name, value in record.items():
+                trial.set_user_attr(name, value)
+            if key in pool.member_ids(status=None) or key in {k for _, k, _ in todo}:
+                existing = pool.member(key) if key in pool.member_ids(status=None) else {}
+                metrics = existing.get("metrics", {})
+                trial.set_user_attr("status", "complete")
+                trial.set_user_attr("metrics", metrics)
+                study.tell(trial, float(metrics.get("val", {}).get("accuracy", 0.0)))
+                summaries.append({"member": key, "status": "reused", "metrics": metrics})
+                continue
+            todo.append((trial, key, policy))
+        if not todo:
+            return summaries
+        open_trials = {t.number for t, _, _ in todo}
         try:
-            with Heartbeat(trial, cfg.study.heartbeat_seconds):
-                _event(
-                    self.out,
-                    event="start",
-                    member=key,
-                    trial=trial.number,
-                    from_epoch=resume_epoch(run_dir / "checkpoint.safetensors"),
+            with contextlib.ExitStack() as beats:
+                for trial, key, _ in todo:
+                    beats.enter_context(Heartbeat(trial, cfg.study.heartbeat_seconds))
+                    _event(
+                        self.out,
+                        event="start",
+                        member=key,
+                        trial=trial.number,
+                        from_epoch=resume_epoch(self.out / "runs" / key / CHECKPOINT),
+                    )
+                models = [
+                    build_model(cfg.model["name"], dataset, cfg.train.seed, **cfg.params("model"))
+                    for _ in todo
+                ]
+                run_dirs = [self.out / "runs" / key for _, key, _ in todo]
+                if len(todo) == 1:
+                    results = [
+                        train_member(
+                            models[0],
+                            dataset,
+                            todo[0][2],
+                            cfg.train,
+                            out_dir=run_dirs[0],
+                            model_spec=cfg.model,
+                            progress=self.progress,
+                            description=todo[0][1],
+                        )
+                    ]
+                else:
+                    results = train_members(
+                        models,
+                        dataset,
+                        [p for _, _, p in todo],
+                        cfg.train,
+                        out_dirs=run_dirs,
+                        model_spec=cfg.model,
+                        chunk_size=len(todo),
+                        progress=self.progress,
+                        description=f"{len(todo)} members",
+                    )
+            finished = [i for i, r in enumerate(results) if r.status == "complete"]
+            probs: dict[str, Any] = {}
+            for split in ("val", "test"):
+                x = dataset.split(split)[0]
+                probs[split] = (
+                    predict_proba_many(
+                        [models[i] for i in finished],
+                        x,
+                        cfg.train.eval_batch_size,
+                        resolve_device(cfg.train.device),
+                    ).numpy()
+                    if finished
+                    else None
                 )
-                model = build_model(
-                    cfg.model["name"], dataset, cfg.train.seed, **cfg.params("model")
-                )
-                result = train_member(
-                    model,
-                    dataset,
-                    policy,
-                    cfg.train,
-                    out_dir=run_dir,
-                    model_spec=cfg.model,
-                    progress=self.progress,
-                    description=key,
-                )
+            for i, ((trial, key, _), result) in enumerate(zip(todo, results, strict=True)):
                 trial.set_user_attr("status", result.status)
                 trial.set_user_attr("metrics", result.metrics)
                 trial.set_user_attr("train_seconds", result.seconds)
@@ -280,13 +345,12 @@ class Sweep:
                     trial.set_user_attr("diverged_at", result.diverged_at)
                     _event(self.out, event="finish", member=key, status="diverged")
                     study.tell(trial, state=TrialState.PRUNED)
-                    return {"member": key, "status": "diverged", "at": result.diverged_at}
-                probs = {
-                    split: predict_proba(
-                        model, dataset.split(split)[0], cfg.train.eval_batch_size
-                    ).numpy()
-                    for split in ("val", "test")
-                }
+                    open_trials.discard(trial.number)
+                    summaries.append(
+                        {"member": key, "status": "diverged", "at": result.diverged_at}
+                    )
+                    continue
+                row = finished.index(i)
                 member_record = {
                     **result.record,
                     "method": "lr_tuning",
@@ -295,25 +359,38 @@ class Sweep:
                     "member": key,
                 }
                 if key not in pool.member_ids(status=None):
-                    pool.add_member(key, probs, member_record, weights=run_dir / WEIGHTS)
-                shutil.rmtree(run_dir, ignore_errors=True)
+                    pool.add_member(
+                        key,
+                        {s: probs[s][row] for s in ("val", "test")},
+                        member_record,
+                        weights=run_dirs[i] / WEIGHTS,
+                    )
+                shutil.rmtree(run_dirs[i], ignore_errors=True)
                 _event(self.out, event="finish", member=key, status="complete")
+                study.tell(trial, float(result.metrics["val"]["accuracy"]))
+                open_trials.discard(trial.number)
+                summaries.append(
+                    {
+                        "member": key,
+                        "status": "complete",
+                        "metrics": result.metrics,
+                        "seconds": result.seconds,
+                    }
+                )
         except KeyboardInterrupt:
-            # keep the point (and its checkpoint) for the next run
-            study.tell(trial, state=TrialState.FAIL)
-            keep = {k: v for k, v in trial.user_attrs.items() if k == "point"}
-            study.enqueue_trial(trial.params, user_attrs={**keep, "retry_of": trial.number})
+            # keep the points (and their checkpoints) for the next run
+            for trial, _, _ in todo:
+                if trial.number in open_trials:
+                    study.tell(trial, state=TrialState.FAIL)
+                    keep = {k: v for k, v in trial.user_attrs.items() if k == "point"}
+                    study.enqueue_trial(trial.params, user_attrs={**keep, "retry_of": trial.number})
             raise
         except BaseException:
-            study.tell(trial, state=TrialState.FAIL)
+            for trial, _, _ in todo:
+                if trial.number in open_trials:
+                    study.tell(trial, state=TrialState.FAIL)
             raise
-        study.tell(trial, float(result.metrics["val"]["accuracy"]))
-        return {
-            "member": key,
-            "status": "complete",
-            "metrics": result.metrics,
-            "seconds": result.seconds,
-        }
+        return summaries
 
     # --- the loop --------------------------------------------------------------------------------
 
@@ -322,19 +399,22 @@ class Sweep:
         dataset, pool, study = self._prepare()
         result = SweepResult(self.out, self.name, self.storage_url)
         total = self._total()
+        limit = self._batch_limit(dataset)
         with Bars(self.progress) as bars:
             bar = bars.add(f"sweep {self.name}", total=total, completed=self._done(study))
             while True:
-                trial = self._claim(study)
-                if trial is None:
+                trials = self._claim(study, limit)
+                if not trials:
                     running = count(study, TrialState.RUNNING)
                     if running and wait:
                         time.sleep(POLL_SECONDS)  # other workers' trials, or stale ones soon
                         continue
                     break
-                summary = self._run_trial(trial, dataset, pool, study)
-                result.trials.append(summary)
-                self.log(self._line(summary, self._done(study), total))
+                done = self._done(study)  # the claimed trials are running, not done
+                for summary in self._run_trials(trials, dataset, pool, study):
+                    done += 1
+                    result.trials.append(summary)
+                    self.log(self._line(summary, min(done, total), total))
                 bars.update(bar, completed=self._done(study))
         self._summarize(study, pool, result)
         result.seconds = time.perf_counter() - start
