@@ -11,6 +11,7 @@ from rich.text import Text
 from lrensemble.cli import (  # noqa: F401  (registers the commands)
     ensemble_commands,
     listing_commands,
+    report_commands,
     train_commands,
     tune_commands,
 )

@@ -8,8 +8,20 @@ from typing import Any
 import numpy as np
 
 from lrensemble.ensemble.checks import ShapeError, check_probs
-from lrensemble.ensemble.selection import select, soft_vote_scores
-from lrensemble.ensemble.teams import check_enumerable, members_of, team_accuracies, team_sizes
+from lrensemble.ensemble.diversity import focal_diversity_all
+from lrensemble.ensemble.selection import (
+    best_accuracy_team,
+    most_diverse_team,
+    select,
+    soft_vote_scores,
+)
+from lrensemble.ensemble.teams import (
+    check_enumerable,
+    mask_of,
+    members_of,
+    team_accuracies,
+    team_sizes,
+)
 from lrensemble.errors import ParameterError
 
 TABLE2_METHODS = ("brute_force", "greedy", "focal")
@@ -37,10 +49,16 @@ def compare_by_size(
     repeats: int = 10,
     seed: int = 0,
     metric: str = "GD",
+    cache: dict[str, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Table 2: for each team size (default 2 … M − 1), the test accuracy of random teams
     (mean ± std over `repeats`), and of the brute-force, greedy and focal teams chosen on
-    validation; plus the best single member (chosen on validation) and the entire ensemble."""
+    validation; plus the best single member (chosen on validation) and the entire ensemble.
+
+    Every team's validation and test accuracy and focal diversity are computed once; pass a
+    dict as `cache` to receive them (`val_accuracy`, `test_accuracy`, `focal`, indexed by
+    bitmask) for figures.
+    """
     pv, yv, pt, yt = _pair(val_probs, val_labels, test_probs, test_labels)
     m = len(pv)
     if m < 3 and sizes is None:
@@ -48,34 +66,43 @@ def compare_by_size(
     sizes = list(range(2, m)) if sizes is None else sorted(set(sizes))
     if any(not 1 <= s <= m for s in sizes):
         raise ParameterError(f"team sizes must lie in 1 … {m}, got {sizes}.")
-    best_single = select("brute_force", pv, yv, size=1)
+    check_enumerable(m)
+    cache = {} if cache is None else cache
+    if "val_accuracy" not in cache:
+        cache["val_accuracy"] = team_accuracies(pv, yv)
+        cache["test_accuracy"] = team_accuracies(pt, yt)
+        cache["focal"] = focal_diversity_all(pv, yv, metric)
+    val_acc, test_acc, fq = cache["val_accuracy"], cache["test_accuracy"], cache["focal"]
+    team_size = team_sizes(m)
+    single, single_val = best_accuracy_team(
+        pv, yv, np.nonzero(team_size == 1)[0], val_acc[team_size == 1]
+    )
     rows = []
     for s in sizes:
+        masks = np.nonzero(team_size == s)[0]
         rand = select("random", pv, yv, size=s, repeats=repeats, seed=seed + s)
         test_rand = [soft_vote_scores(pt, yt, t)[0] for t in rand.details["teams"]]
+        brute, _ = best_accuracy_team(pv, yv, masks, val_acc[masks])
+        greedy = mask_of(select("greedy", pv, yv, size=s).members)
+        focal = most_diverse_team(masks, fq, val_acc) if s >= 2 else brute
         row: dict[str, Any] = {
             "size": s,
             "random_mean": float(np.mean(test_rand)),
             "random_std": float(np.std(test_rand)),
         }
-        for method in TABLE2_METHODS:
-            options = {"metric": metric} if method == "focal" else {}
-            chosen = select(method, pv, yv, size=s, **options)
-            row[method] = soft_vote_scores(pt, yt, chosen.members)[0]
-            row[f"{method}_members"] = list(chosen.members)
-            row[f"{method}_val"] = chosen.score
+        for method, t in (("brute_force", brute), ("greedy", greedy), ("focal", focal)):
+            row[method] = float(test_acc[t])
+            row[f"{method}_members"] = list(members_of(t))
+            row[f"{method}_val"] = float(val_acc[t])
         rows.append(row)
     return {
         "rows": rows,
         "best_single": {
-            "member": best_single.members[0],
-            "val": best_single.score,
-            "test": soft_vote_scores(pt, yt, best_single.members)[0],
+            "member": members_of(single)[0],
+            "val": single_val,
+            "test": float(test_acc[single]),
         },
-        "entire": {
-            "val": soft_vote_scores(pv, yv, range(m))[0],
-            "test": soft_vote_scores(pt, yt, range(m))[0],
-        },
+        "entire": {"val": float(val_acc[-1]), "test": float(test_acc[-1])},
     }
 
 

@@ -63,11 +63,11 @@ def soft_vote_scores(
     return acc, nll
 
 
-def _best_by_accuracy_then_nll(
+def best_accuracy_team(
     p: np.ndarray, y: np.ndarray, masks: np.ndarray, accs: np.ndarray
 ) -> tuple[int, float]:
-    """Among `masks` with their accuracies, the best: highest accuracy, then lowest NLL, then
-    smallest team, then lowest bitmask."""
+    """Among team bitmasks `masks` with accuracies `accs`, the best: highest accuracy, then
+    lowest NLL of the soft vote, then smallest team, then lowest bitmask."""
     best = accs.max()
     tied = masks[accs == best]
     if len(tied) == 1:
@@ -77,6 +77,12 @@ def _best_by_accuracy_then_nll(
         for t in tied
     ]
     return min(keyed)[2], float(best)
+
+
+def most_diverse_team(masks: np.ndarray, diversity: np.ndarray, accs: np.ndarray) -> int:
+    """Among team bitmasks `masks`, the highest diversity, then accuracy, then lowest bitmask."""
+    order = np.lexsort((masks, -accs[masks], -diversity[masks]))
+    return int(masks[order[0]])
 
 
 class Selector:
@@ -169,7 +175,7 @@ class BruteForceSelector(Selector):
         accs = team_accuracies(p, y, self.max_members)
         sizes = team_sizes(m)
         masks = np.nonzero(sizes == size if size else sizes > 0)[0]
-        best, _ = _best_by_accuracy_then_nll(p, y, masks, accs[masks])
+        best, _ = best_accuracy_team(p, y, masks, accs[masks])
         per_size = {}
         for s in range(1, m + 1):
             ms = np.nonzero(sizes == s)[0]
@@ -294,8 +300,7 @@ class FocalSelector(Selector):
         best_per_size = {}
         for s in [size] if size else range(2, m + 1):
             masks = np.nonzero(sizes == s)[0]
-            order = np.lexsort((masks, -accs[masks], -fq[masks]))
-            t = int(masks[order[0]])
+            t = most_diverse_team(masks, fq, accs)
             best_per_size[s] = (t, float(fq[t]), float(accs[t]))
         if size:
             chosen = best_per_size[size][0]

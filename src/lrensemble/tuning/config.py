@@ -62,7 +62,9 @@ class TuneConfig(TrainRun):
         return f"{self.data['name']}-{self.model['name']}-{self.search.method}"
 
 
-def load_tune_config(path: str | os.PathLike[str] | None, **overrides: Any) -> TuneConfig:
+def load_tune_config(
+    path: str | os.PathLike[str] | None, cls: type[TuneConfig] | None = None, **overrides: Any
+) -> TuneConfig:
     """Read and validate a sweep config; `overrides` are `train.*` fields, `trials` and
     `storage`. Names and parameters of data, model and every policy are checked here, before
     anything trains."""
@@ -86,7 +88,7 @@ def load_tune_config(path: str | os.PathLike[str] | None, **overrides: Any) -> T
         study["storage"] = overrides["storage"]
     raw["study"] = study
     try:
-        config = TuneConfig.model_validate(raw)
+        config = (cls or TuneConfig).model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc, where)) from None
     config.check()

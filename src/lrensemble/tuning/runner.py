@@ -76,6 +76,7 @@ def _fingerprint(config: TuneConfig) -> str:
     payload = config.model_dump(mode="json")
     payload["train"].pop("device", None)
     payload.pop("policy", None)
+    payload.pop("ensemble", None)  # how a report chooses teams does not change the sweep
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -145,7 +146,9 @@ class Sweep:
                         "fingerprint": fingerprint,
                         "study": self.name,
                         "storage": self.storage_url,
-                        "config": self.config.model_dump(mode="json", exclude={"policy"}),
+                        "config": self.config.model_dump(
+                            mode="json", exclude={"policy", "ensemble"}
+                        ),
                     },
                 )
         dataset = load_dataset(self.config.data["name"], **self.config.params("data"))

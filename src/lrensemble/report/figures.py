@@ -1,0 +1,96 @@
+"""The report's figures, as PNG files with labelled axes (matplotlib, no display needed)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lrensemble.ensemble import parameter_cosine_similarity, team_sizes
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig: Any, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.tight_layout()
+    fig.savefig(tmp, dpi=120)
+    _pyplot().close(fig)
+    os.replace(tmp, path)
+    return path
+
+
+def team_accuracy_boxplot(
+    test_accuracy: np.ndarray, m: int, best_single: float, entire: float, path: Path
+) -> Path:
+    """Figure 4: test accuracy of every team, one box per team size, the best single member
+    (chosen on validation) as a line."""
+    plt = _pyplot()
+    sizes = team_sizes(m)
+    data = [test_accuracy[sizes == s] for s in range(1, m + 1)]
+    fig, ax = plt.subplots(figsize=(max(6, 0.55 * m), 4))
+    ax.boxplot(data, positions=range(1, m + 1), widths=0.6, showfliers=False)
+    ax.axhline(best_single, color="tab:red", linestyle="--", label="best single member")
+    ax.scatter([m], [entire], color="tab:green", zorder=3, label="entire ensemble")
+    ax.set_xlabel("team size")
+    ax.set_ylabel("test accuracy")
+    ax.set_title("Test accuracy of all teams by size")
+    ax.legend(loc="lower right")
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def diversity_vs_accuracy(
+    focal: np.ndarray, test_accuracy: np.ndarray, m: int, metric: str, path: Path
+) -> Path:
+    """Figure 7b: focal diversity on validation against test accuracy, a point per team,
+    colored by team size."""
+    plt = _pyplot()
+    sizes = team_sizes(m)
+    keep = sizes >= 2
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    points = ax.scatter(
+        focal[keep], test_accuracy[keep], c=sizes[keep], cmap="viridis", s=6, alpha=0.6
+    )
+    fig.colorbar(points, ax=ax, label="team size")
+    ax.set_xlabel(f"{metric} (validation)")
+    ax.set_ylabel("test accuracy")
+    ax.set_title(f"{metric} against test accuracy, all teams")
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def parameter_similarity(weights: dict[str, Path], path: Path) -> Path | None:
+    """Figure 7a: pairwise cosine similarity of the members' final parameters (output layer
+    left out). None when fewer than two members have weights."""
+    from safetensors.numpy import load_file
+
+    loaded = {name: load_file(str(p)) for name, p in weights.items() if p.exists()}
+    if len(loaded) < 2:
+        return None
+    names = list(loaded)
+    k = len(names)
+    sim = np.eye(k)
+    for i in range(k):
+        for j in range(i + 1, k):
+            sim[i, j] = sim[j, i] = parameter_cosine_similarity(loaded[names[i]], loaded[names[j]])
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(max(5, 0.45 * k + 2), max(4, 0.45 * k + 1)))
+    image = ax.imshow(sim, cmap="magma", vmin=min(0.0, float(sim.min())), vmax=1.0)
+    fig.colorbar(image, ax=ax, label="cosine similarity")
+    ax.set_xticks(range(k), names, rotation=90, fontsize=7)
+    ax.set_yticks(range(k), names, fontsize=7)
+    ax.set_xlabel("member")
+    ax.set_ylabel("member")
+    ax.set_title("Parameter cosine similarity at the end of training")
+    return _save(fig, path)

@@ -1,0 +1,182 @@
+"""`lrens run`, `lrens report` and `lrens demo` end to end on tiny settings: the report's
+files exist, its figures are PNGs, and its numbers are those of results.json."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import matplotlib.image
+import pytest
+
+from lrensemble.report.markdown import pct
+from tests.cli.test_cli import run
+
+CONFIG = """
+[data]
+name = "mnist1d"
+
+[model]
+name = "cnn1d"
+channels = 8
+
+[train]
+epochs = 2
+seed = 0
+
+[search]
+method = "grid"
+policies = [
+  { name = "onecycle", max_lr = 0.2 },
+  { name = "multistep", max_lr = 0.1 },
+  { name = "warmup_cosine", max_lr = 0.1 },
+  { name = "cosine", max_lr = 0.05 },
+  { name = "linear", max_lr = 0.1 },
+]
+
+[study]
+batch_members = 5
+
+[ensemble]
+method = "greedy"
+min_accuracy = 0.0
+"""
+
+FIGURES = (
+    "fig6_lr_policies.png",
+    "fig4_team_accuracy.png",
+    "fig7b_diversity_vs_accuracy.png",
+    "fig7a_parameter_similarity.png",
+)
+
+
+def table(markdown: str, heading: str) -> list[list[str]]:
+    """Rows (cells) of the Markdown table under a heading starting with `heading`."""
+    part = markdown.split(f"## {heading}", 1)[1].split("\n## ", 1)[0]
+    lines = [ln for ln in part.splitlines() if ln.startswith("|")][2:]
+    return [[c.strip() for c in ln.strip("|").split("|")] for ln in lines]
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    from lrensemble.cli.main import main
+
+    tmp = tmp_path_factory.mktemp("run")
+    (tmp / "run.toml").write_text(CONFIG)
+    try:
+        main(["run", str(tmp / "run.toml"), "--out", str(tmp / "out"), "--no-progress"])
+    except SystemExit as exc:
+        assert exc.code in (0, None)
+    return tmp / "out"
+
+
+def test_report_files_and_figures(finished_run):
+    report = finished_run / "report"
+    assert (report / "report.md").exists() and (report / "results.json").exists()
+    for name in FIGURES:
+        image = matplotlib.image.imread(report / name)
+        assert image.shape[0] > 200 and image.shape[1] > 200, name
+
+
+def test_report_numbers_are_those_of_results_json(finished_run):
+    results = json.loads((finished_run / "report" / "results.json").read_text())
+    md = (finished_run / "report" / "report.md").read_text()
+    t1 = table(md, "Table 1")
+    assert [r[0] for r in t1] == [m["id"] for m in results["members"]]
+    for row, member in zip(t1, results["members"], strict=True):
+        assert row[2] == pct(member["val"]["accuracy"])
+        assert row[3] == pct(member["test"]["accuracy"])
+    t2 = table(md, "Table 2")
+    for row, expected in zip(t2, results["table2"]["rows"], strict=False):
+        assert row[0] == str(expected["size"])
+        assert row[1] == f"{pct(expected['random_mean'])} ± {pct(expected['random_std'])}"
+        assert row[2:5] == [pct(expected[k]) for k in ("brute_force", "greedy", "focal")]
+    assert t2[-2][1] == pct(results["table2"]["best_single"]["test"])
+    assert t2[-1][1] == pct(results["table2"]["entire"]["test"])
+    t3 = table(md, "Table 3")
+    for row, key in zip(t3, ("best_single", "chosen", "entire"), strict=True):
+        entry = results["table3"][key]
+        assert row[1] == str(entry["size"])
+        assert row[2] == pct(entry["test"]["accuracy"])
+        assert row[3] == f"{entry['test']['nll']:.4f}"
+    assert results["table3"]["chosen"]["method"] == "greedy"
+    headline = re.search(r"chosen ensemble \(greedy, (\d+) members\): \*\*([\d.]+)\*\*", md)
+    assert headline and headline[2] == pct(results["table3"]["chosen"]["test"]["accuracy"])
+    assert len(results["members"]) == 5 and results["excluded"] == []
+    # Table 2's brute-force team is the best on validation among its size
+    for row in results["table2"]["rows"]:
+        assert row["brute_force_val"] >= row["greedy_val"] - 1e-12
+
+
+def test_report_regenerates_from_the_pool_without_training(finished_run, capsys):
+    events = (finished_run / "events.jsonl").read_text()
+    code, out, err = run(
+        capsys,
+        "report",
+        str(finished_run / "pool"),
+        "--out",
+        str(finished_run / "again"),
+        "--method",
+        "brute_force",
+        "--size",
+        "2",
+    )
+    assert code == 0, err
+    assert "chosen ensemble" in out and "brute_force, 2 members" in out
+    assert (finished_run / "events.jsonl").read_text() == events
+    again = json.loads((finished_run / "again" / "results.json").read_text())
+    first = json.loads((finished_run / "report" / "results.json").read_text())
+    assert again["table2"]["rows"] == first["table2"]["rows"]
+    assert again["table3"]["chosen"]["size"] == 2
+
+
+def test_run_again_reuses_the_sweep(finished_run, tmp_path, capsys):
+    config = tmp_path / "run.toml"
+    config.write_text(CONFIG)
+    events = (finished_run / "events.jsonl").read_text()
+    code, out, err = run(capsys, "run", str(config), "--out", str(finished_run), "--no-progress")
+    assert code == 0, err
+    assert (finished_run / "events.jsonl").read_text() == events
+    assert "best single" in out
+
+
+@pytest.mark.slow
+def test_demo_runs_with_no_arguments_but_a_short_schedule(tmp_path, capsys):
+    code, out, err = run(
+        capsys, "demo", "--out", str(tmp_path / "demo"), "--epochs", "1", "--no-progress"
+    )
+    assert code == 0, err
+    assert "[16/16]" in out and "entire ensemble" in out and "report.md" in out
+    results = json.loads((tmp_path / "demo" / "report" / "results.json").read_text())
+    assert len(results["members"]) == 16
+
+
+@pytest.mark.parametrize(
+    ("extra", "fragment"),
+    [
+        ('[ensemble]\nmethod = "best"\n', "ensemble.method"),
+        ("[ensemble]\nsize = 0\n", "ensemble.size"),
+        ("[ensemble]\nbogus = 1\n", "ensemble.bogus: unknown key"),
+    ],
+)
+def test_bad_ensemble_tables(tmp_path, capsys, extra, fragment):
+    text = CONFIG.split("[ensemble]")[0] + extra
+    (tmp_path / "bad.toml").write_text(text)
+    code, _, err = run(capsys, "run", str(tmp_path / "bad.toml"), "--out", str(tmp_path / "o"))
+    assert code == 2 and fragment in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_report_needs_three_members_and_both_splits(tmp_path, capsys):
+    import numpy as np
+
+    from lrensemble.pool import Pool
+
+    pool = Pool.create(tmp_path / "p", {"val": np.arange(6) % 2, "test": np.arange(4) % 2}, 2)
+    for i in range(2):
+        pool.add_member(f"m{i}", {"val": np.full((6, 2), 0.5), "test": np.full((4, 2), 0.5)}, {})
+    code, _, err = run(capsys, "report", str(tmp_path / "p"))
+    assert code == 2 and "at least 3 complete members" in err
+    Pool.create(tmp_path / "q", {"val": np.arange(6) % 2}, 2)
+    code, _, err = run(capsys, "report", str(tmp_path / "q"))
+    assert code == 2 and "needs a test split" in err
