@@ -120,6 +120,8 @@ def test_report_regenerates_from_the_pool_without_training(finished_run, capsys)
         "brute_force",
         "--size",
         "2",
+        "--min-accuracy",
+        "0",
     )
     assert code == 0, err
     assert "chosen ensemble" in out and "brute_force, 2 members" in out
