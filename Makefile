@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/lrens train configs/mnist1d.toml --out runs/demo
+	$(BIN)/lrens demo --out runs/demo
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
