@@ -29,7 +29,18 @@ app.add_typer(models_app, name="models")
 app.add_typer(data_app, name="data")
 app.add_typer(pool_app, name="pool")
 
-out = Console(soft_wrap=True)  # long paths stay on one line; tables still fit the terminal
+out = Console(soft_wrap=True)
+
+# Options shared by several commands.
+EpochsOption = Annotated[int | None, typer.Option("--epochs", help="Override train.epochs.")]
+SeedOption = Annotated[int | None, typer.Option("--seed", help="Override train.seed.")]
+DeviceOption = Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda, cuda:N.")]
+ProgressOption = Annotated[
+    bool | None, typer.Option("--progress/--no-progress", help="Progress bars.")
+]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print JSON.")
+]  # long paths stay on one line; tables still fit the terminal
 
 
 def _version(value: bool) -> None:

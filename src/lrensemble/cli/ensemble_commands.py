@@ -10,7 +10,7 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from lrensemble.cli.app import app, out, pool_app
+from lrensemble.cli.app import JsonOption, app, out, pool_app
 from lrensemble.errors import ParameterError
 
 
@@ -66,7 +66,7 @@ def pool_import(
 @pool_app.command("show")
 def pool_show(
     pool: Annotated[Path, typer.Argument(help="Pool directory.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """The members of a pool with how they were made, their status and accuracy per split."""
     from lrensemble.ensemble import member_metrics
@@ -147,7 +147,7 @@ def select_command(
     parity: Annotated[
         bool, typer.Option(help="Focal: score teams as EnsembleBench's scripts do.")
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Choose a team on the validation split and report it on every split."""
     from lrensemble.ensemble import select, team_metrics
@@ -203,7 +203,7 @@ def evaluate_command(
         typer.Option(help="Comma-separated member ids (default: every complete member)."),
     ] = None,
     voting: Annotated[str, typer.Option(help="soft or plurality.")] = "soft",
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Metrics (accuracy, NLL, ECE, Brier) of a team's consensus and of its members."""
     from lrensemble.ensemble import member_metrics, team_metrics

@@ -7,19 +7,17 @@ from typing import Annotated
 
 import typer
 
-from lrensemble.cli.app import app, out
+from lrensemble.cli.app import DeviceOption, EpochsOption, ProgressOption, SeedOption, app, out
 
 
 @app.command("run")
 def run(
-    config: Annotated[Path, typer.Argument(help="TOML config: a sweep plus [ensemble].")],
+    config: Annotated[Path, typer.Argument(help="TOML config: a sweep plus an ensemble table.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Run directory.")] = Path("runs/run"),
-    epochs: Annotated[int | None, typer.Option(help="Override train.epochs.")] = None,
-    seed: Annotated[int | None, typer.Option(help="Override train.seed.")] = None,
-    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:N.")] = None,
-    progress: Annotated[
-        bool | None, typer.Option("--progress/--no-progress", help="Progress bars.")
-    ] = None,
+    epochs: EpochsOption = None,
+    seed: SeedOption = None,
+    device: DeviceOption = None,
+    progress: ProgressOption = None,
 ) -> None:
     """The whole pipeline: LR sweep (resumed or reused), every selection method at every team
     size, the chosen ensemble, and the report (report.md, results.json, figures)."""
@@ -38,9 +36,7 @@ def demo(
         typer.Option(help="Training seed (initialization and data order of every member)."),
     ] = None,
     epochs: Annotated[int | None, typer.Option(help="Override the demo's 40 epochs.")] = None,
-    progress: Annotated[
-        bool | None, typer.Option("--progress/--no-progress", help="Progress bars.")
-    ] = None,
+    progress: ProgressOption = None,
 ) -> None:
     """LREnsemble on the embedded default: MNIST-1D, the 1-D CNN, the paper's 16 policies."""
     from lrensemble.report import demo_config_path, load_run_config, run_pipeline

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from lrensemble.cli.app import app, out
+from lrensemble.cli.app import DeviceOption, EpochsOption, ProgressOption, SeedOption, app, out
 
 
 @app.command("train")
@@ -18,12 +18,10 @@ def train(
         Path | None, typer.Argument(help="TOML run config (default: MNIST-1D, 1-D CNN, onecycle).")
     ] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Output directory.")] = None,
-    epochs: Annotated[int | None, typer.Option(help="Override train.epochs.")] = None,
-    seed: Annotated[int | None, typer.Option(help="Override train.seed.")] = None,
-    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:N.")] = None,
-    progress: Annotated[
-        bool | None, typer.Option("--progress/--no-progress", help="Progress bars.")
-    ] = None,
+    epochs: EpochsOption = None,
+    seed: SeedOption = None,
+    device: DeviceOption = None,
+    progress: ProgressOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Train one member from a config; rerunning with the same --out resumes or reuses it."""

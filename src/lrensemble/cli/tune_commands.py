@@ -9,7 +9,16 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from lrensemble.cli.app import app, out, policies_app
+from lrensemble.cli.app import (
+    DeviceOption,
+    EpochsOption,
+    JsonOption,
+    ProgressOption,
+    SeedOption,
+    app,
+    out,
+    policies_app,
+)
 from lrensemble.errors import ParameterError
 
 
@@ -19,20 +28,18 @@ def tune(
     out_dir: Annotated[Path, typer.Option("--out", help="Sweep directory (pool, study).")] = Path(
         "runs/tune"
     ),
-    epochs: Annotated[int | None, typer.Option(help="Override train.epochs.")] = None,
-    seed: Annotated[int | None, typer.Option(help="Override train.seed.")] = None,
+    epochs: EpochsOption = None,
+    seed: SeedOption = None,
     trials: Annotated[int | None, typer.Option(help="Override search.trials.")] = None,
     storage: Annotated[
         str | None,
         typer.Option(help="Optuna storage URL or journal file (default: SQLite in --out)."),
     ] = None,
-    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:N.")] = None,
+    device: DeviceOption = None,
     wait: Annotated[
         bool, typer.Option("--wait/--no-wait", help="Wait for trials running in other workers.")
     ] = True,
-    progress: Annotated[
-        bool | None, typer.Option("--progress/--no-progress", help="Progress bars.")
-    ] = None,
+    progress: ProgressOption = None,
 ) -> None:
     """Run an LR sweep; every trained model joins the pool. Rerun to resume; start more
     workers on the same --out to share the trials."""
@@ -62,7 +69,7 @@ def policies_top(
     ] = None,
     task: Annotated[str, typer.Option(help="Task.")] = "classification",
     n: Annotated[int, typer.Option("-n", help="How many policies.")] = 5,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Recommend the best LR policies for a dataset and model across all studies of a storage."""
     from lrensemble.tuning import top_policies
