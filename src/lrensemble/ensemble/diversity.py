@@ -100,7 +100,7 @@ def _fk(oracle: np.ndarray, preds: np.ndarray, c: int) -> float:
 _FUNCS = {"BD": _bd, "QS": _qs, "CK": _ck, "KW": _kw, "GD": _gd, "FK": _fk}
 
 
-def _metric(name: str) -> str:
+def metric_name(name: str) -> str:
     key = str(name).upper().removeprefix("FQ-")
     if key not in _FUNCS:
         raise ParameterError(f"Unknown diversity metric {name!r}; use one of {', '.join(METRICS)}.")
@@ -126,7 +126,7 @@ def _team_arrays(
 
 def diversity(probs: Any, labels: Any, team: Iterable[int] | int, metric: str = "GD") -> float:
     """Diversity of a team (indices or bitmask) over all samples; higher = more diverse."""
-    name = _metric(metric)
+    name = metric_name(metric)
     _, oracle, preds, c = _team_arrays(probs, labels, team)
     return _score(name, oracle, preds, c)
 
@@ -143,7 +143,7 @@ def focal_diversity(
         >>> focal_diversity(p, np.array([0, 0]), [0, 1])  # they never fail together
         1.0
     """
-    name = _metric(metric)
+    name = metric_name(metric)
     _, oracle, preds, c = _team_arrays(probs, labels, team)
     return focal_score(name, oracle, preds, c)
 
@@ -156,7 +156,7 @@ def focal_score(metric: str, oracle: np.ndarray, preds: np.ndarray, c: int) -> f
     return float(np.mean(scores))
 
 
-def _cofailures(wrong: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def cofailure_counts(wrong: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A[f, m] = #samples both f and m get wrong; B[f, m, k] = #samples f, m and k all get
     wrong: popcounts of ANDed bitmasks."""
     bits = np.packbits(wrong, axis=1)  # (M, N/8)
@@ -197,7 +197,7 @@ def focal_diversity_all(
     GD = 1 − (Q − P)/((L − 1) P), KW = (L P − Q)/(n_F L²), BD = (L P − Q)/(C(L, 2) n_F).
     The other metrics are computed team by team.
     """
-    name = _metric(metric)
+    name = metric_name(metric)
     p, y = check_probs(probs, labels)
     m = len(p)
     check_enumerable(m)
@@ -211,7 +211,7 @@ def focal_diversity_all(
             out[t] = focal_score(name, oracle[team], preds[team], p.shape[2])
         return out
     wrong = p.argmax(axis=2) != y
-    a, b = _cofailures(wrong)
+    a, b = cofailure_counts(wrong)
     negatives = np.diag(a)
     for lo in range(0, 1 << m, chunk):
         x = team_matrix(m, lo, chunk)
@@ -294,7 +294,7 @@ def focal_diversity_parity(
     validation accuracies, as in their scripts. Draws come from our seeded generator, so
     values match theirs in procedure, not bit for bit.
     """
-    name = _metric(metric)
+    name = metric_name(metric)
     p, y = check_probs(probs, labels)
     m = len(p)
     check_enumerable(m)

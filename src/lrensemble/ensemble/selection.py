@@ -8,6 +8,7 @@ a selector class with an sklearn-like `fit(probs, labels) -> self` and fitted at
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -17,12 +18,12 @@ import numpy as np
 from lrensemble.ensemble.checks import check_probs, check_size
 from lrensemble.ensemble.diversity import (
     FAST_FOCAL,
-    _cofailures,
-    _metric,
     closed_form_focal,
+    cofailure_counts,
     focal_diversity_all,
     focal_diversity_parity,
     focal_score,
+    metric_name,
 )
 from lrensemble.ensemble.metrics import NLL_CLIP
 from lrensemble.ensemble.teams import (
@@ -85,7 +86,7 @@ def most_diverse_team(masks: np.ndarray, diversity: np.ndarray, accs: np.ndarray
     return int(masks[order[0]])
 
 
-class Selector:
+class Selector(abc.ABC):
     """Base class: parameters in `__init__`, `fit(probs, labels)` on validation predictions."""
 
     name: ClassVar[str] = ""
@@ -98,8 +99,9 @@ class Selector:
         self.score_ = self.selection_.score
         return self
 
+    @abc.abstractmethod
     def _select(self, p: np.ndarray, y: np.ndarray) -> Selection:
-        raise NotImplementedError  # every registered selector defines it
+        """Choose a team from checked validation arrays."""
 
     def _result(
         self,
@@ -271,7 +273,7 @@ class FocalSelector(Selector):
     ) -> None:
         if parity and hierarchical:
             raise ParameterError("EnsembleBench parity scores every team: no hierarchical pruning.")
-        self.size, self.metric = size, _metric(metric)
+        self.size, self.metric = size, metric_name(metric)
         self.hierarchical, self.prune_fraction = hierarchical, prune_fraction
         self.parity = parity
 
@@ -337,7 +339,7 @@ class HierarchicalSelector(Selector):
     ) -> None:
         if not 0.0 <= prune_fraction < 1.0:
             raise ParameterError(f"prune_fraction must be in [0, 1), got {prune_fraction}.")
-        self.size, self.metric = size, _metric(metric)
+        self.size, self.metric = size, metric_name(metric)
         self.prune_fraction, self.max_candidates = prune_fraction, max_candidates
 
     def _scores(
@@ -367,7 +369,7 @@ class HierarchicalSelector(Selector):
         m = len(p)
         size = check_size(self.size, m, low=2)
         target = size or m
-        counts = _cofailures(p.argmax(axis=2) != y) if self.metric in FAST_FOCAL else None
+        counts = cofailure_counts(p.argmax(axis=2) != y) if self.metric in FAST_FOCAL else None
         pruned: set[int] = set()
         survivors = [mask_of([i]) for i in range(m)]
         best: dict[int, tuple[int, float, float]] = {}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import abc
+
 import torch
 from torch import nn
 
@@ -10,7 +12,7 @@ from lrensemble.errors import ParameterError
 NORMS = ("batch", "group", "none")
 
 
-class Classifier(nn.Module):
+class Classifier(nn.Module, abc.ABC):
     """A network split into `forward_features` (penultimate features) and a linear `head`.
 
     Later methods rely on the split: feature-distance losses use the features, and pruning and
@@ -19,8 +21,9 @@ class Classifier(nn.Module):
 
     head: nn.Linear
 
+    @abc.abstractmethod
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError  # every subclass defines it
+        """Penultimate features (N, D) of a batch."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.forward_features(x))

@@ -41,7 +41,7 @@ from lrensemble.train.trainer import (
     CHECKPOINT,
     TrainConfig,
     TrainResult,
-    _epoch_seed,
+    epoch_seed,
     finished_member,
     member_record,
     member_setup,
@@ -412,7 +412,7 @@ def _train_chunk(
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             for epoch in range(start_epoch, epochs):
                 t0 = time.perf_counter()
-                torch.manual_seed(_epoch_seed(cfg.seed, epoch))
+                torch.manual_seed(epoch_seed(cfg.seed, epoch))
                 base.train()
                 iters = [ld.epoch(epoch) for ld in loaders]
                 loss_sum = torch.zeros(len(active), device=device)

@@ -111,7 +111,7 @@ def _fingerprint(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _epoch_seed(seed: int, epoch: int) -> int:
+def epoch_seed(seed: int, epoch: int) -> int:
     return (int(seed) * 2_654_435_761 + int(epoch) * 40_503 + 17) % (2**63)
 
 
@@ -216,7 +216,7 @@ def train_member(
             for epoch in range(start_epoch, config.epochs):
                 ctx.epoch = epoch
                 t0 = time.perf_counter()
-                torch.manual_seed(_epoch_seed(config.seed, epoch))  # dropout etc., resumable
+                torch.manual_seed(epoch_seed(config.seed, epoch))  # dropout etc., resumable
                 model.train()
                 loss_sum = torch.zeros((), device=device)
                 seen = 0
