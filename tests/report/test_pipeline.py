@@ -182,3 +182,28 @@ def test_report_needs_three_members_and_both_splits(tmp_path, capsys):
     Pool.create(tmp_path / "q", {"val": np.arange(6) % 2}, 2)
     code, _, err = run(capsys, "report", str(tmp_path / "q"))
     assert code == 2 and "needs a test split" in err
+
+
+def test_large_pools_keep_the_best_members_as_candidates(tmp_path):
+    import numpy as np
+
+    from lrensemble.pool import Pool
+    from lrensemble.report import EnsembleConfig, build_report
+
+    rng = np.random.default_rng(0)
+    yv, yt = rng.integers(0, 4, 80), rng.integers(0, 4, 60)
+    pool = Pool.create(tmp_path / "pool", {"val": yv, "test": yt}, 4)
+    for i in range(8):
+        probs = {}
+        for split, y in (("val", yv), ("test", yt)):
+            z = rng.normal(size=(len(y), 4))
+            z[np.arange(len(y)), y] += 0.5 + i / 3  # later members are better
+            probs[split] = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+        pool.add_member(f"m{i}", probs, {})
+    results = build_report(
+        tmp_path / "pool", tmp_path / "report", EnsembleConfig(max_candidates=5), timing=False
+    )
+    assert len(results["candidates"]) == 5
+    dropped = [e["id"] for e in results["excluded"] if "5 best" in e["reason"]]
+    assert len(dropped) == 2 and "m7" not in dropped  # m0 is below the minimum accuracy
+    assert "not among the 5 best on validation" in (tmp_path / "report" / "report.md").read_text()

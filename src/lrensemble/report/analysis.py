@@ -17,10 +17,12 @@ from lrensemble.ensemble import (
     team_metrics,
     team_sizes,
 )
+from lrensemble.ensemble.teams import MAX_ENUMERATION_MEMBERS
 from lrensemble.errors import ParameterError
 from lrensemble.pool import Pool
 
 SELECTION_METHODS = ("brute_force", "greedy", "focal")
+DEFAULT_MAX_CANDIDATES = 20
 
 
 def parameter_count(weights: Path) -> int | None:
@@ -83,12 +85,15 @@ def analyze_pool(
     seed: int = 0,
     timing: bool = True,
     cache: dict[str, Any] | None = None,
+    max_candidates: int = DEFAULT_MAX_CANDIDATES,
 ) -> dict[str, Any]:
     """Analyze a pool with validation and test splits.
 
     Members below `min_accuracy` on validation (default: 1.5× chance) are not candidates for
     teams: a member stuck at chance costs nothing in a soft vote yet looks diverse to focal
-    metrics, because it fails everywhere. The chosen ensemble is `select(method, size=size)` on
+    metrics, because it fails everywhere. Since every team is enumerated, at most the
+    `max_candidates` best members on validation are candidates (20: a million teams). The
+    chosen ensemble is `select(method, size=size)` on
     validation. `cache` receives the all-team arrays for figures.
     """
     pool = Pool.open(pool_dir)
@@ -125,10 +130,29 @@ def analyze_pool(
         )
     candidates = [i for i, m in enumerate(members) if m["val"]["accuracy"] >= floor]
     excluded = [
-        {"id": members[i]["id"], "val_accuracy": members[i]["val"]["accuracy"]}
+        {
+            "id": members[i]["id"],
+            "val_accuracy": members[i]["val"]["accuracy"],
+            "reason": "below the minimum accuracy",
+        }
         for i in range(len(ids))
         if i not in candidates
     ]
+    cap = min(max_candidates, MAX_ENUMERATION_MEMBERS)
+    if len(candidates) > cap:
+        # every team is enumerated for Table 2 and Figure 4: keep the best on validation
+        ranked = sorted(
+            candidates, key=lambda i: (-members[i]["val"]["accuracy"], members[i]["id"])
+        )
+        candidates = sorted(ranked[:cap])
+        excluded += [
+            {
+                "id": members[i]["id"],
+                "val_accuracy": members[i]["val"]["accuracy"],
+                "reason": f"not among the {cap} best on validation",
+            }
+            for i in sorted(ranked[cap:])
+        ]
     if len(candidates) < 3:
         raise ParameterError(
             f"Only {len(candidates)} members reach the minimum validation accuracy {floor:.3f}; "

@@ -10,6 +10,8 @@ import numpy as np
 
 from lrensemble.ensemble import parameter_cosine_similarity, team_sizes
 
+MAX_POINTS = 200_000
+
 
 def _pyplot() -> Any:
     import matplotlib
@@ -57,7 +59,11 @@ def diversity_vs_accuracy(
     colored by team size."""
     plt = _pyplot()
     sizes = team_sizes(m)
-    keep = sizes >= 2
+    keep = np.nonzero(sizes >= 2)[0]
+    shown = f"all {len(keep):,} teams"
+    if len(keep) > MAX_POINTS:  # a readable, fast scatter: a seeded sample of the teams
+        keep = np.sort(np.random.default_rng(0).choice(keep, MAX_POINTS, replace=False))
+        shown = f"{MAX_POINTS:,} of {int((sizes >= 2).sum()):,} teams"
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     points = ax.scatter(
         focal[keep], test_accuracy[keep], c=sizes[keep], cmap="viridis", s=6, alpha=0.6
@@ -65,7 +71,7 @@ def diversity_vs_accuracy(
     fig.colorbar(points, ax=ax, label="team size")
     ax.set_xlabel(f"{metric} (validation)")
     ax.set_ylabel("test accuracy")
-    ax.set_title(f"{metric} against test accuracy, all teams")
+    ax.set_title(f"{metric} against test accuracy, {shown}")
     ax.grid(alpha=0.3)
     return _save(fig, path)
 

@@ -46,13 +46,16 @@ def render(results: dict[str, Any], figures: dict[str, str]) -> str:
         f"- entire ensemble ({entire['size']} members): **{pct(entire['test']['accuracy'])}**",
         "",
     ]
-    if results["excluded"]:
-        names = ", ".join(f"{e['id']} ({pct(e['val_accuracy'])}%)" for e in results["excluded"])
-        out += [
-            f"Not candidates for teams (validation accuracy below "
-            f"{pct(results['min_accuracy'])}%): {names}.",
-            "",
-        ]
+    reasons: dict[str, list[str]] = {}
+    for e in results["excluded"]:
+        reasons.setdefault(e["reason"], []).append(f"{e['id']} ({pct(e['val_accuracy'])}%)")
+    for reason, names in reasons.items():
+        detail = (
+            f"validation accuracy below {pct(results['min_accuracy'])}%"
+            if reason == "below the minimum accuracy"
+            else reason
+        )
+        out += [f"Not candidates for teams ({detail}): {', '.join(names)}.", ""]
     out += ["## Table 1: the members", ""]
     out.append(
         _table(

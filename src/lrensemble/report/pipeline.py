@@ -27,7 +27,8 @@ from lrensemble.tuning.runner import run_sweep
 class EnsembleConfig(StrictModel):
     """How the report chooses its ensemble: a selection method and team size (None: the
     method's own choice), the focal metric, the minimum validation accuracy of a candidate
-    (None: 1.5× chance), random teams per size, and their seed."""
+    (None: 1.5× chance), random teams per size, their seed, and how many of the best members
+    are candidates at most (every team of the candidates is enumerated)."""
 
     method: Literal["brute_force", "greedy", "focal", "hierarchical"] = "focal"
     size: int | None = Field(None, ge=1, le=MAX_ENUMERATION_MEMBERS)
@@ -35,6 +36,7 @@ class EnsembleConfig(StrictModel):
     min_accuracy: float | None = Field(None, ge=0.0, le=1.0)
     repeats: int = Field(10, ge=1)
     seed: int = 0
+    max_candidates: int = Field(20, ge=3, le=MAX_ENUMERATION_MEMBERS)
 
 
 class RunConfig(TuneConfig):
@@ -70,6 +72,7 @@ def build_report(
         metric=ens.metric,
         min_accuracy=ens.min_accuracy,
         repeats=ens.repeats,
+        max_candidates=ens.max_candidates,
         seed=ens.seed,
         timing=timing,
         cache=cache,
