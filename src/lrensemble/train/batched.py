@@ -8,6 +8,9 @@ order, float tolerance): the same `model.safetensors`, `member.json` and per-epo
 `checkpoint.safetensors`, so either trainer resumes the other's members. A member whose loss
 turns non-finite leaves the batch at the step the single trainer would stop; the others go on.
 Models with batch norm (running statistics), SAM/ASAM and hooks fall back to one-by-one training.
+With dropout, each member draws its own masks (vmap's `randomness="different"`), so such members
+match one-by-one training in distribution rather than number for number. A member's recorded
+training time is its share of the batch's wall time.
 """
 
 from __future__ import annotations
@@ -424,8 +427,8 @@ def _train_chunk(
                         logits = batched(xb, False)  # (K, B, C)
                         targets = yb.expand(len(active), -1)
                     else:
-                        xs = torch.stack([batches[r][0] for r in _rows(active)])
-                        targets = torch.stack([batches[r][1] for r in _rows(active)])
+                        xs = torch.stack([batches[r][0] for r in range(len(active))])
+                        targets = torch.stack([batches[r][1] for r in range(len(active))])
                         logits = batched(xs, True)
                     k, b, c = logits.shape
                     losses = (
@@ -494,10 +497,6 @@ def _train_chunk(
     ]
 
 
-def _rows(active: list[int]) -> list[int]:
-    return list(range(len(active)))
-
-
 def row_of(active: list[int], position: int) -> int | None:
     return active.index(position) if position in active else None
 
@@ -528,7 +527,7 @@ def _end_of_epoch(
     logits = evaluate(x_val) if len(y_val) else None
     for row, pos in enumerate(active):
         member = members[pos]
-        elapsed[pos] += dt
+        elapsed[pos] += dt / len(active)  # each member's share: the members add up to wall time
         record = {
             "epoch": epoch + 1,
             "train_loss": float(loss_sum[row]) / max(seen, 1),
