@@ -128,3 +128,16 @@ def test_import_predictions_from_npy_files(tmp_path):
         import_predictions(tmp_path / "p2", labels, str(tmp_path / "x" / "{member}_{split}.npy"))
     with pytest.raises(ParameterError, match="needs both"):
         import_predictions(tmp_path / "p2", labels, "preds/{member}.npy")
+
+
+def test_stale_staging_directories_are_removed_but_recent_ones_kept(pool):
+    import os
+    import time
+
+    old = pool.root / "members" / ".m.old"
+    recent = pool.root / "members" / ".m.recent"
+    old.mkdir()
+    recent.mkdir()
+    os.utime(old, (time.time() - 1000, time.time() - 1000))
+    assert pool.remove_stale_staging(older_than=120) == [".m.old"]
+    assert recent.exists() and not old.exists()

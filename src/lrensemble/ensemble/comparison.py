@@ -113,7 +113,3 @@ def team_distribution(test_probs: Any, test_labels: Any) -> dict[int, np.ndarray
     accs = team_accuracies(pt, yt)
     sizes = team_sizes(len(pt))
     return {s: accs[sizes == s] for s in range(1, len(pt) + 1)}
-
-
-def describe_team(mask: int) -> list[int]:
-    return list(members_of(mask))

@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -265,11 +266,18 @@ class Pool:
                 shutil.rmtree(staging, ignore_errors=True)
         return target
 
-    def remove_stale_staging(self) -> None:
-        """Delete staging directories left by writers that were killed."""
-        for d in (self.root / "members").glob(".*"):
+    def remove_stale_staging(self, older_than: float) -> list[str]:
+        """Delete staging directories that killed writers left behind, if untouched for
+        `older_than` seconds (a live writer's staging is recent); returns their names."""
+        removed = []
+        members = self.root / "members"
+        now = time.time()
+        for d in members.glob(".*") if members.is_dir() else []:
             with contextlib.suppress(OSError):
-                shutil.rmtree(d)
+                if d.is_dir() and now - d.stat().st_mtime > older_than:
+                    shutil.rmtree(d)
+                    removed.append(d.name)
+        return removed
 
 
 def import_predictions(

@@ -12,7 +12,6 @@ import numpy as np
 from lrensemble.ensemble import (
     compare_by_size,
     member_metrics,
-    members_of,
     select,
     team_metrics,
     team_sizes,
@@ -256,7 +255,3 @@ def _five_numbers(values: np.ndarray) -> dict[str, float]:
         "max": float(q[4]),
         "mean": float(np.mean(values)),
     }
-
-
-def members_of_team(mask: int, ids: list[str]) -> list[str]:
-    return [ids[j] for j in members_of(mask)]

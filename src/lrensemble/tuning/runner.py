@@ -158,6 +158,7 @@ class Sweep:
             dataset.num_classes,
             dataset.describe(),
         )
+        pool.remove_stale_staging(older_than=self.config.study.grace_seconds)
         with claim_lock(self.out):  # the first worker creates the storage's schema
             storage = open_storage(self.storage_url)
             study = optuna.create_study(
