@@ -415,6 +415,11 @@ class Sweep:
                         continue
                     break
                 done = self._done(study)  # the claimed trials are running, not done
+                if len(trials) > 1:
+                    self.log(
+                        f"training {len(trials)} trials together "
+                        f"({self.config.train.epochs} epochs)"
+                    )
                 for summary in self._run_trials(trials, dataset, pool, study):
                     done += 1
                     result.trials.append(summary)
