@@ -3,20 +3,19 @@ can cause print one sentence and exit with status 2."""
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 from rich.console import Console
 from rich.text import Text
 
-from lrensemble.cli import (  # noqa: F401  (registers the commands)
-    ensemble_commands,
-    listing_commands,
-    report_commands,
-    train_commands,
-    tune_commands,
-)
 from lrensemble.cli.app import app
 from lrensemble.errors import LREnsembleError
+
+# Importing a command module registers its commands; this order is the order of `lrens --help`.
+COMMAND_MODULES = ("report", "tune", "train", "ensemble", "listing")
+for _name in COMMAND_MODULES:
+    importlib.import_module(f"lrensemble.cli.{_name}_commands")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -19,8 +19,11 @@ def run(
     device: DeviceOption = None,
     progress: ProgressOption = None,
 ) -> None:
-    """The whole pipeline: LR sweep (resumed or reused), every selection method at every team
-    size, the chosen ensemble, and the report (report.md, results.json, figures)."""
+    """The whole job on your config: LR sweep, team selection, report.
+
+    The sweep is resumed or reused when --out holds it; every selection method runs at every
+    team size; the report (report.md, results.json, figures) goes to --out/report.
+    """
     from lrensemble.report import load_run_config, run_pipeline
 
     cfg = load_run_config(config, epochs=epochs, seed=seed, device=device)

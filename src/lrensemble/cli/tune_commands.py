@@ -41,8 +41,10 @@ def tune(
     ] = True,
     progress: ProgressOption = None,
 ) -> None:
-    """Run an LR sweep; every trained model joins the pool. Rerun to resume; start more
-    workers on the same --out to share the trials."""
+    """Run an LR sweep whose every trained model joins the pool.
+
+    Rerun the same command to resume; start more workers on the same --out to share the trials.
+    """
     from lrensemble.tuning import load_tune_config, run_sweep
 
     cfg = load_tune_config(
