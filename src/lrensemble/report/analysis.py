@@ -169,18 +169,15 @@ def analyze_pool(
             row[key] = [cand_ids[j] for j in row[key]]
     table2["best_single"]["member"] = cand_ids[table2["best_single"]["member"]]
 
-    selection_seconds = {}
+    def options(name: str) -> dict[str, Any]:
+        return {"metric": metric} if name in ("focal", "hierarchical") else {}
+
+    selection_seconds, selections = {}, {}
     for name in SELECTION_METHODS:
         t0 = time.perf_counter()
-        select(name, cv, yv, size=size, **({"metric": metric} if name == "focal" else {}))
+        selections[name] = select(name, cv, yv, size=size, **options(name))
         selection_seconds[name] = time.perf_counter() - t0
-    chosen = select(
-        method,
-        cv,
-        yv,
-        size=size,
-        **({"metric": metric} if method in ("focal", "hierarchical") else {}),
-    )
+    chosen = selections.get(method) or select(method, cv, yv, size=size, **options(method))
     chosen_ids = [cand_ids[j] for j in chosen.members]
 
     by_id = {m["id"]: m for m in members}
@@ -194,7 +191,7 @@ def analyze_pool(
             "val": team_metrics(pv[rows], yv, weights=weights),
             "test": team_metrics(pt[rows], yt, weights=weights),
             "train_seconds": _sum(by_id[t]["train_seconds"] for t in team),
-            "parameters": _count(by_id[t]["parameters"] for t in team),
+            "parameters": _sum((by_id[t]["parameters"] for t in team), int),
             "inference_seconds": _inference_seconds(pool, team, len(yt)) if timing else None,
         }
         return out
@@ -234,14 +231,10 @@ def analyze_pool(
     }
 
 
-def _sum(values: Any) -> float | None:
+def _sum(values: Any, kind: type = float) -> Any:
+    """Sum, or None if any value is unknown."""
     values = list(values)
-    return None if any(v is None for v in values) else float(sum(values))
-
-
-def _count(values: Any) -> int | None:
-    values = list(values)
-    return None if any(v is None for v in values) else int(sum(values))
+    return None if any(v is None for v in values) else kind(sum(values))
 
 
 def _five_numbers(values: np.ndarray) -> dict[str, float]:

@@ -258,6 +258,7 @@ class Sweep:
         cfg = self.config
         summaries: list[dict[str, Any]] = []
         todo: list[tuple[optuna.Trial, str, Policy]] = []
+        in_pool = set(pool.member_ids(status=None))  # read the members once
         for trial in trials:
             key, policy = self._policy(trial)
             record = {
@@ -274,8 +275,8 @@ class Sweep:
             }
             for name, value in record.items():
                 trial.set_user_attr(name, value)
-            if key in pool.member_ids(status=None) or key in {k for _, k, _ in todo}:
-                existing = pool.member(key) if key in pool.member_ids(status=None) else {}
+            if key in in_pool or key in {k for _, k, _ in todo}:
+                existing = pool.member(key) if key in in_pool else {}
                 metrics = existing.get("metrics", {})
                 trial.set_user_attr("status", "complete")
                 trial.set_user_attr("metrics", metrics)
@@ -362,7 +363,7 @@ class Sweep:
                     "study": self.name,
                     "member": key,
                 }
-                if key not in pool.member_ids(status=None):
+                if not pool.member_dir(key).exists():  # fresh: another worker may have added it
                     pool.add_member(
                         key,
                         {s: probs[s][row] for s in ("val", "test")},
@@ -459,10 +460,10 @@ class Sweep:
                 deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)
             )
         }
+        retried = {t.user_attrs.get("retry_of") for t in study.get_trials(deepcopy=False)}
         for trial in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
             member = trial.user_attrs.get("member")
-            retried = any(t.user_attrs.get("retry_of") == trial.number for t in study.trials)
-            if member and member not in finished and not retried:
+            if member and member not in finished and trial.number not in retried:
                 result.failed.append(member)
 
 
