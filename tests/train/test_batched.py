@@ -11,7 +11,7 @@ import torch
 from lrensemble import schedules
 from lrensemble.errors import ParameterError
 from lrensemble.train import TrainConfig, build_model, predict_proba, train_member
-from lrensemble.train.batched import predict_proba_many, train_members
+from lrensemble.train.batched import predict_proba_many, stacked_batch_size, train_members
 
 POLICIES = [
     schedules.create("onecycle", max_lr=0.1),
@@ -221,15 +221,22 @@ def test_chunks_give_the_same_members(mnist1d):
             torch.testing.assert_close(x, z, atol=1e-5, rtol=1e-5)
 
 
-def test_batched_inference_equals_per_model_predictions(mnist1d):
+@pytest.mark.parametrize("batch_size", [128, 2])  # 2 < 3 models: one sample per pass
+def test_batched_inference_equals_per_model_predictions(mnist1d, batch_size):
     nets = [build_model("cnn1d", mnist1d, seed=s, channels=8) for s in range(3)]
     x = mnist1d.x_test[:300]
-    many = predict_proba_many(nets, x, batch_size=128, device="cpu")
+    many = predict_proba_many(nets, x, batch_size=batch_size, device="cpu")
     assert many.shape == (3, 300, 10)
     for net, p in zip(nets, many, strict=True):
         torch.testing.assert_close(
             p, predict_proba(net, x, device=torch.device("cpu")), atol=1e-6, rtol=1e-5
         )
+
+
+def test_a_stack_evaluates_one_models_batch_at_a_time():
+    assert stacked_batch_size(1024, 16) == 64
+    assert stacked_batch_size(1024, 1) == 1024
+    assert stacked_batch_size(8, 16) == 1
 
 
 def test_errors(mnist1d):
