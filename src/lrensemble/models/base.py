@@ -30,7 +30,7 @@ class Classifier(nn.Module, abc.ABC):
 
 
 def norm2d(kind: str, channels: int) -> nn.Module:
-    """Batch norm, group norm (vmappable: no running statistics) or nothing."""
+    """Batch norm, group norm (no running statistics) or nothing."""
     if kind == "batch":
         return nn.BatchNorm2d(channels)
     if kind == "group":

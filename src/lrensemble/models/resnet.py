@@ -64,7 +64,7 @@ def resnet18(
     norm: str = "batch",
     width: int = 64,
 ) -> ResNet18:
-    """ResNet-18 for small images; `norm="group"` makes it vmappable (no running statistics)."""
+    """ResNet-18 for small images, with batch norm, group norm (`norm="group"`) or none."""
     c, _, _ = check_shape("resnet18", tuple(in_shape), 3, "(channels, height, width)")
     if width < 1:
         raise ParameterError(f"width must be positive, got {width}.")

@@ -1,13 +1,14 @@
 """Train K members of one architecture at once: parameters stacked along a member axis, one
 vectorized forward and backward (torch.func: stack_module_state, functional_call, vmap), and
-functional SGD or AdamW whose learning rate and weight decay are per-member tensors, so every
-member follows its own LR policy.
+functional SGD, AdamW or SAM/ASAM around SGD whose learning rate and weight decay are per-member
+tensors, so every member follows its own LR policy.
 
 Each member ends up exactly as the single-member trainer would leave it (same seed, same data
 order, float tolerance): the same `model.safetensors`, `member.json` and per-epoch
 `checkpoint.safetensors`, so either trainer resumes the other's members. A member whose loss
 turns non-finite leaves the batch at the step the single trainer would stop; the others go on.
-Models with batch norm (running statistics), SAM/ASAM and hooks fall back to one-by-one training.
+Batch norm keeps per-member running statistics: the stacked buffers are updated in place under
+`vmap`, as each member's own would be. Synchronized batch norm falls back to one-by-one training.
 With dropout, each member draws its own masks (vmap's `randomness="different"`), so such members
 match one-by-one training in distribution rather than number for number. A member's recorded
 training time is its share of the batch's wall time.
@@ -18,6 +19,7 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -39,7 +41,7 @@ from lrensemble.schedules.base import Policy, from_spec
 from lrensemble.schedules.torch_scheduler import PolicyScheduler
 from lrensemble.train.checkpoint import load_state, load_state_into
 from lrensemble.train.evaluate import classification_metrics
-from lrensemble.train.optim import create_optimizer
+from lrensemble.train.optim import SAM, SAM_ETA, create_optimizer, sam_radius
 from lrensemble.train.trainer import (
     CHECKPOINT,
     TrainConfig,
@@ -57,7 +59,58 @@ from lrensemble.train.trainer import (
 log = logging.getLogger(__name__)
 
 DEFAULT_CHUNK = 16
-BATCHABLE_OPTIMIZERS = ("sgd", "adamw")
+
+
+def activation_bytes(model: nn.Module, input_shape: Sequence[int], batch_size: int) -> int:
+    """Bytes of the tensors a training forward pass of `model` saves for its backward pass on
+    a batch of `batch_size` inputs of `input_shape`, found by running that pass on the meta
+    device (nothing is allocated or computed); 0 if the model cannot run there."""
+    probe = copy.deepcopy(model).to("meta").train()
+    seen: set[int] = set()
+    total = 0
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        nonlocal total
+        if id(t) not in seen:
+            seen.add(id(t))
+            total += t.numel() * t.element_size()
+        return t
+
+    x = torch.empty(batch_size, *input_shape, device="meta")
+    try:
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            probe(x)
+    except Exception as err:  # a model with operations the meta device lacks
+        log.debug("no activation estimate for %s: %s", type(model).__name__, err)
+        return 0
+    return total
+
+
+def member_bytes(
+    model: nn.Module, optimizer: str, input_shape: Sequence[int] | None, batch_size: int | None
+) -> int:
+    """Memory one member needs while training in a stack: its parameters, gradients and
+    optimizer state (4 copies of the parameters; 5 for AdamW's second moment and for SAM's
+    perturbation), plus three times the activations its forward pass saves (their gradients
+    in the backward pass and `vmap`'s relayouts come on top of them)."""
+    copies = 5 if optimizer in ("adamw", "sam", "asam") else 4
+    params = sum(p.numel() * p.element_size() for p in model.parameters())
+    saved = 0
+    if input_shape is not None and batch_size is not None:
+        saved = activation_bytes(model, input_shape, batch_size)
+    return params * copies + 3 * saved
+
+
+def memory_budget(device: torch.device | str) -> int:
+    """Bytes a stack may use: half the free memory of a GPU; on other devices a quarter of the
+    machine's memory (2 GiB where the system does not say)."""
+    device = torch.device(device)
+    if device.type == "cuda" and torch.cuda.is_available():
+        return torch.cuda.mem_get_info(device)[0] // 2
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 4
+    except (ValueError, OSError, AttributeError):
+        return 2 * 1024**3
 
 
 def default_chunk_size(
@@ -65,19 +118,15 @@ def default_chunk_size(
     optimizer: str = "sgd",
     device: torch.device | str = "cpu",
     limit: int = DEFAULT_CHUNK,
+    *,
+    input_shape: Sequence[int] | None = None,
+    batch_size: int | None = None,
 ) -> int:
-    """How many members of this model to train together: the parameters, gradients and
-    optimizer state of one member (4 or 5 copies of its parameters) against a budget of a
-    quarter of the free GPU memory, or 2 GiB on the CPU, leaving the rest to activations;
-    at most `limit`."""
-    copies = 5 if optimizer == "adamw" else 4
-    per_member = sum(p.numel() * p.element_size() for p in model.parameters()) * copies
-    device = torch.device(device)
-    if device.type == "cuda" and torch.cuda.is_available():
-        budget = torch.cuda.mem_get_info(device)[0] // 4
-    else:
-        budget = 2 * 1024**3
-    return int(max(1, min(limit, budget // max(per_member, 1))))
+    """How many members of this model to train together: as many as `member_bytes` fit in
+    `memory_budget`, at most `limit` (at least 1). Give `input_shape` and `batch_size` so that
+    activations count; without them only parameters and optimizer state do."""
+    per_member = member_bytes(model, optimizer, input_shape, batch_size)
+    return int(max(1, min(limit, memory_budget(device) // max(per_member, 1))))
 
 
 def stacked_batch_size(batch_size: int, members: int) -> int:
@@ -90,13 +139,8 @@ def stacked_batch_size(batch_size: int, members: int) -> int:
 
 def batch_blocker(model: nn.Module, config: TrainConfig) -> str | None:
     """Why `model` under `config` cannot train batched (None if it can)."""
-    if config.optimizer not in BATCHABLE_OPTIMIZERS:
-        return f"the {config.optimizer} optimizer needs a second forward pass per step"
-    if any(
-        isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats
-        for m in model.modules()
-    ):
-        return "batch norm keeps running statistics (use norm='group' to batch)"
+    if any(isinstance(m, nn.SyncBatchNorm) for m in model.modules()):
+        return "synchronized batch norm shares statistics across processes"
     return None
 
 
@@ -142,7 +186,7 @@ def train_members(
             the batch is shared by the vectorized forward pass.
         weight_decays: per-member weight decay (default: `config.weight_decay` for all).
         chunk_size: at most this many members train together (bounds memory); default
-            `default_chunk_size` of the model.
+            `default_chunk_size` of the model, its optimizer and batch.
 
     Returns:
         One `TrainResult` per member, in order; each equals what
@@ -199,7 +243,13 @@ def train_members(
 
     device = resolve_device(config.device)
     if chunk_size is None:
-        chunk_size = default_chunk_size(models[0], config.optimizer, device)
+        chunk_size = default_chunk_size(
+            models[0],
+            config.optimizer,
+            device,
+            input_shape=dataset.input_shape,
+            batch_size=config.batch_size,
+        )
     pending: list[_Member] = []
     for i in range(k):
         setup, fingerprint = member_setup(dataset, models[i], pols[i], configs[i], model_spec)
@@ -263,7 +313,10 @@ class _Stack:
         self.params = {n: p.detach().clone().requires_grad_(True) for n, p in params.items()}
         self.buffers = {n: b.detach().clone() for n, b in buffers.items()}
         cfg = members[0].config
-        self.kind = cfg.optimizer
+        self.adamw = cfg.optimizer == "adamw"
+        self.sam = cfg.optimizer in ("sam", "asam")  # SGD at gradients taken at w + e(w)
+        self.adaptive = cfg.optimizer == "asam"
+        self.rho = sam_radius(cfg.optimizer, cfg.rho)
         self.momentum, self.nesterov, self.betas = cfg.momentum, cfg.nesterov, cfg.betas
         self.wd = torch.tensor([m.config.weight_decay for m in members], device=device)
         self.step = 0
@@ -294,6 +347,29 @@ class _Stack:
         self.wd = self.wd[rows]
 
     @torch.no_grad()
+    def ascend(self, grads: list[torch.Tensor]) -> list[torch.Tensor]:
+        """SAM/ASAM's move of every member to w + e(w), e(w) = rho T_w² g / ||T_w g|| per
+        member (T_w = |w| + eta for ASAM, 1 for SAM), as `SAM` does; returns the moves."""
+        params = [self.params[n] for n in self.names]
+        scales = [p.abs() + SAM_ETA if self.adaptive else None for p in params]
+        scaled = [g if t is None else t * g for g, t in zip(grads, scales, strict=True)]
+        factor = self.rho / (_member_norms(scaled) + 1e-12)
+        moves = []
+        for p, g, t in zip(params, grads, scales, strict=True):
+            e_w = g * factor.view((-1,) + (1,) * (g.ndim - 1))
+            if t is not None:
+                e_w = t**2 * e_w
+            p.add_(e_w)
+            moves.append(e_w)
+        return moves
+
+    @torch.no_grad()
+    def descend(self, moves: list[torch.Tensor]) -> None:
+        """Undo `ascend`."""
+        for name, e_w in zip(self.names, moves, strict=True):
+            self.params[name].sub_(e_w)
+
+    @torch.no_grad()
     def update(self, grads: list[torch.Tensor], lr: torch.Tensor) -> None:
         """One optimizer step for every member, with torch's SGD / AdamW arithmetic."""
         self.step += 1
@@ -302,7 +378,7 @@ class _Stack:
             shape = (-1,) + (1,) * (p.ndim - 1)
             lr_k, wd_k = lr.view(shape), self.wd.view(shape)
             st = self.state[name]
-            if self.kind == "sgd":
+            if not self.adamw:
                 d = g + wd_k * p
                 if self.momentum:
                     buf = st.get("momentum_buffer")
@@ -341,14 +417,16 @@ class _Stack:
             nesterov=cfg.nesterov,
             weight_decay=cfg.weight_decay,
             betas=cfg.betas,
+            rho=cfg.rho,
         )
+        holder = opt.base_optimizer if isinstance(opt, SAM) else opt  # SAM saves its base's
         params = dict(model.named_parameters())
         for n in self.names:
             entry = {k: v[row].clone() for k, v in self.state[n].items()}
-            if self.kind == "adamw" and entry:
+            if self.adamw and entry:
                 entry["step"] = torch.tensor(float(self.step))
             if entry:
-                opt.state[params[n]] = entry
+                holder.state[params[n]] = entry
         sched = PolicyScheduler(opt, member.policy, cfg.epochs, steps_per_epoch)
         # the scheduler as it stands after `steps_done` steps of the single trainer
         lr = member.policy(steps_done / steps_per_epoch, cfg.epochs)
@@ -410,6 +488,28 @@ def _train_chunk(
         finally:
             base.train()
 
+    def gradients(
+        x: torch.Tensor, targets: torch.Tensor, per_member_x: bool
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Each active member's mean loss on the batch (targets (K, B)) and its gradients,
+        clipped per member when the config asks."""
+        logits = batched(x, per_member_x)  # (K, B, C)
+        k, b, c = logits.shape
+        losses = (
+            F.cross_entropy(
+                logits.reshape(k * b, c),
+                targets.reshape(-1),
+                label_smoothing=cfg.label_smoothing,
+                reduction="none",
+            )
+            .view(k, b)
+            .mean(dim=1)
+        )
+        grads = list(torch.autograd.grad(losses.sum(), list(stack.params.values())))
+        if cfg.grad_clip is not None:
+            grads = _clip(grads, cfg.grad_clip)
+        return losses.detach(), grads
+
     x_val, y_val = dataset.split("val")
     x_val, y_val = x_val.to(device), y_val.to(device)
     elapsed = [m.elapsed for m in members]
@@ -429,33 +529,22 @@ def _train_chunk(
                     batches = [next(it) for it in iters]
                     if shared:
                         xb, yb = batches[0]
-                        logits = batched(xb, False)  # (K, B, C)
                         targets = yb.expand(len(active), -1)
                     else:
-                        xs = torch.stack([batches[r][0] for r in range(len(active))])
+                        xb = torch.stack([batches[r][0] for r in range(len(active))])
                         targets = torch.stack([batches[r][1] for r in range(len(active))])
-                        logits = batched(xs, True)
-                    k, b, c = logits.shape
-                    losses = (
-                        F.cross_entropy(
-                            logits.reshape(k * b, c),
-                            targets.reshape(-1),
-                            label_smoothing=cfg.label_smoothing,
-                            reduction="none",
-                        )
-                        .view(k, b)
-                        .mean(dim=1)
-                    )
-                    grads = torch.autograd.grad(losses.sum(), list(stack.params.values()))
-                    if cfg.grad_clip is not None:
-                        grads = _clip(grads, cfg.grad_clip)
+                    losses, grads = gradients(xb, targets, not shared)
+                    if stack.sam:  # gradients again at each member's perturbed weights
+                        moves = stack.ascend(grads)
+                        grads = gradients(xb, targets, not shared)[1]
+                        stack.descend(moves)
                     step = epoch * steps + i
                     lr = torch.tensor(
                         [members[r].policy(step / steps, epochs) for r in active], device=device
                     )
-                    stack.update(list(grads), lr)
-                    loss_sum += losses.detach() * b
-                    seen += b
+                    stack.update(grads, lr)
+                    loss_sum += losses * targets.shape[1]
+                    seen += targets.shape[1]
                     bars.update(bar, advance=1)
                     check = (i + 1) % cfg.divergence_check_every == 0 or i + 1 == steps
                     if check:
@@ -506,10 +595,15 @@ def row_of(active: list[int], position: int) -> int | None:
     return active.index(position) if position in active else None
 
 
-def _clip(grads: tuple[torch.Tensor, ...], max_norm: float) -> list[torch.Tensor]:
+def _member_norms(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Each member's 2-norm over all its stacked tensors: (K,)."""
+    k = tensors[0].shape[0]
+    return torch.stack([t.reshape(k, -1).norm(dim=1) for t in tensors]).norm(dim=0)
+
+
+def _clip(grads: Sequence[torch.Tensor], max_norm: float) -> list[torch.Tensor]:
     """Per-member gradient clipping: each member's own total norm (torch's clip_grad_norm_)."""
-    k = grads[0].shape[0]
-    norms = torch.stack([g.reshape(k, -1).norm(dim=1) for g in grads]).norm(dim=0)
+    norms = _member_norms(grads)
     scale = (max_norm / (norms + 1e-6)).clamp(max=1.0)
     return [g * scale.view((-1,) + (1,) * (g.ndim - 1)) for g in grads]
 

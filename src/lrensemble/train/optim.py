@@ -11,6 +11,15 @@ from torch.optim import Optimizer
 from lrensemble.errors import ParameterError
 
 OPTIMIZERS = ("sgd", "adamw", "sam", "asam")
+SAM_ETA = 0.01  # ASAM's offset in T_w = |w| + eta
+
+
+def sam_radius(name: str, rho: float | None = None) -> float:
+    """SAM's neighbourhood radius: `rho`, or the papers' CIFAR settings (0.05 for SAM, 0.5 for
+    ASAM)."""
+    if rho is not None:
+        return rho
+    return 0.5 if name == "asam" else 0.05
 
 
 class SAM(Optimizer):
@@ -29,7 +38,7 @@ class SAM(Optimizer):
         base_optimizer: type[Optimizer] = torch.optim.SGD,
         rho: float = 0.05,
         adaptive: bool = False,
-        eta: float = 0.01,
+        eta: float = SAM_ETA,
         **kwargs: Any,
     ) -> None:
         if rho <= 0:
@@ -104,9 +113,8 @@ def create_optimizer(
     if name == "adamw":
         return torch.optim.AdamW(params, lr=lr, betas=betas, weight_decay=weight_decay)
     if name in ("sam", "asam"):
-        adaptive = name == "asam"
-        radius = rho if rho is not None else (0.5 if adaptive else 0.05)
-        return SAM(params, torch.optim.SGD, rho=radius, adaptive=adaptive, **sgd)
+        radius = sam_radius(name, rho)
+        return SAM(params, torch.optim.SGD, rho=radius, adaptive=name == "asam", **sgd)
     raise ParameterError(f"Unknown optimizer {name!r}; use one of {', '.join(OPTIMIZERS)}.")
 
 

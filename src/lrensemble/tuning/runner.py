@@ -237,7 +237,14 @@ class Sweep:
         if batch_blocker(probe, cfg.train):
             return 1
         device = resolve_device(cfg.train.device)
-        return default_chunk_size(probe, cfg.train.optimizer, device, cfg.study.batch_members)
+        return default_chunk_size(
+            probe,
+            cfg.train.optimizer,
+            device,
+            cfg.study.batch_members,
+            input_shape=dataset.input_shape,
+            batch_size=cfg.train.batch_size,
+        )
 
     def _total(self) -> int:
         return len(self.points) if self.points else int(self.config.search.trials or 0)
