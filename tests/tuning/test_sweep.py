@@ -316,3 +316,15 @@ def test_batched_sweep_writes_the_same_members_as_one_at_a_time(tmp_path):
     assert members[1].keys() == members[6].keys() and len(members[1]) == 6
     for m in members[1]:
         assert members[6][m] == pytest.approx(members[1][m], abs=5e-3)
+
+
+def test_a_sweep_says_why_it_trains_one_member_at_a_time(tmp_path, monkeypatch):
+    from lrensemble.tuning import runner
+
+    monkeypatch.setattr(runner, "batch_blocker", lambda model, config: "a reason")
+    lines: list[str] = []
+    cfg = load_tune_config(write(tmp_path, GRID.format(epochs=1, batch=6)))
+    result = run_sweep(cfg, tmp_path / "s", log=lines.append, progress=False)
+    assert "training one member at a time: a reason" in lines
+    assert not any("trials together" in line for line in lines)
+    assert len(result.members) == 6

@@ -234,7 +234,9 @@ class Sweep:
         if cfg.study.batch_members == 1:
             return 1
         probe = build_model(cfg.model["name"], dataset, cfg.train.seed, **cfg.params("model"))
-        if batch_blocker(probe, cfg.train):
+        blocker = batch_blocker(probe, cfg.train)
+        if blocker:
+            self.log(f"training one member at a time: {blocker}")
             return 1
         device = resolve_device(cfg.train.device)
         return default_chunk_size(
