@@ -13,6 +13,7 @@ from lrensemble.errors import ParameterError
 from lrensemble.train import TrainConfig, build_model, predict_proba, train_member
 from lrensemble.train.batched import (
     activation_bytes,
+    batch_blocker,
     predict_proba_many,
     stacked_batch_size,
     train_members,
@@ -315,3 +316,24 @@ def test_chunks_are_bounded_by_activations_too(monkeypatch):
         )
         == 1
     )
+
+
+class DataDependent(torch.nn.Module):
+    """A model vmap cannot vectorize: control flow on a tensor's value."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(40, 10)
+
+    def forward(self, x):
+        y = self.lin(x.flatten(1))
+        return y * 2 if y.max() > 0 else y
+
+
+def test_a_model_vmap_cannot_vectorize_trains_one_by_one_with_a_message(mnist1d, caplog):
+    nets = [DataDependent() for _ in range(2)]
+    with caplog.at_level(logging.WARNING):
+        results = train_members(nets, mnist1d, POLICIES[:2], TrainConfig(epochs=1), progress=False)
+    assert "one by one" in caplog.text and "vmap cannot vectorize" in caplog.text
+    assert all(r.status == "complete" for r in results)
+    assert batch_blocker(build_model("cnn1d", mnist1d), TrainConfig(), (1, 40)) is None

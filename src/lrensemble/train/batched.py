@@ -137,10 +137,44 @@ def stacked_batch_size(batch_size: int, members: int) -> int:
     return max(1, batch_size // max(members, 1))
 
 
-def batch_blocker(model: nn.Module, config: TrainConfig) -> str | None:
-    """Why `model` under `config` cannot train batched (None if it can)."""
+def batch_blocker(
+    model: nn.Module, config: TrainConfig, input_shape: Sequence[int] | None = None
+) -> str | None:
+    """Why `model` under `config` cannot train batched (None if it can). With `input_shape`,
+    a stack of two copies also runs a training step under `vmap` on two inputs, which finds
+    models `vmap` cannot vectorize, e.g. with data-dependent control flow: on the meta device
+    (nothing is allocated) when the model runs there, else where its parameters are."""
     if any(isinstance(m, nn.SyncBatchNorm) for m in model.modules()):
         return "synchronized batch norm shares statistics across processes"
+    if input_shape is not None:
+        return _vmap_blocker(model, input_shape)
+    return None
+
+
+def _vmap_blocker(model: nn.Module, input_shape: Sequence[int]) -> str | None:
+    for device in ("meta", None):
+        probe = copy.deepcopy(model).train()
+        if device is not None:
+            probe = probe.to(device)
+        first = next(probe.parameters(), None)
+        x = torch.zeros(2, *input_shape, device=first.device if first is not None else "cpu")
+        try:
+            probe(x)
+        except Exception:  # this device cannot run the model at all: no verdict from it
+            continue
+        params, buffers = stack_module_state([probe, probe])
+        params = {n: p.detach().requires_grad_(True) for n, p in params.items()}
+
+        def forward(p: dict[str, Any], b: dict[str, Any], xb: torch.Tensor) -> Any:
+            return functional_call(probe, (p, b), (xb,))  # noqa: B023 (called right here)
+
+        try:
+            out = vmap(forward, in_dims=(0, 0, None), randomness="different")(params, buffers, x)
+            torch.autograd.grad(out.float().sum(), list(params.values()), allow_unused=True)
+        except Exception as err:
+            text = str(err).strip()
+            return f"vmap cannot vectorize this model ({text.splitlines()[0] if text else err!r})"
+        return None
     return None
 
 
@@ -222,7 +256,7 @@ def train_members(
     ]
     pols = [from_spec(p) for p in policies]
     results: list[TrainResult | None] = [None] * k
-    blocker = batch_blocker(models[0], config) if k else None
+    blocker = batch_blocker(models[0], config, dataset.input_shape) if k > 1 else None
     if blocker or k == 1:
         if blocker:
             log.warning("training one by one: %s", blocker)
