@@ -8,7 +8,8 @@ order, float tolerance): the same `model.safetensors`, `member.json` and per-epo
 `checkpoint.safetensors`, so either trainer resumes the other's members. A member whose loss
 turns non-finite leaves the batch at the step the single trainer would stop; the others go on.
 Batch norm keeps per-member running statistics: the stacked buffers are updated in place under
-`vmap`, as each member's own would be. Synchronized batch norm falls back to one-by-one training.
+`vmap`, as each member's own would be. Synchronized batch norm and models `vmap` cannot vectorize
+(`batch_blocker` runs a two-member step first) fall back to one-by-one training.
 With dropout, each member draws its own masks (vmap's `randomness="different"`), so such members
 match one-by-one training in distribution rather than number for number. A member's recorded
 training time is its share of the batch's wall time.
