@@ -11,13 +11,8 @@ import torch
 from lrensemble import schedules
 from lrensemble.errors import ParameterError
 from lrensemble.train import TrainConfig, build_model, predict_proba, train_member
-from lrensemble.train.batched import (
-    activation_bytes,
-    batch_blocker,
-    predict_proba_many,
-    stacked_batch_size,
-    train_members,
-)
+from lrensemble.train.batch_plan import batch_blocker
+from lrensemble.train.batched import predict_proba_many, train_members
 
 POLICIES = [
     schedules.create("onecycle", max_lr=0.1),
@@ -259,12 +254,6 @@ def test_batched_inference_equals_per_model_predictions(mnist1d, batch_size):
         )
 
 
-def test_a_stack_evaluates_one_models_batch_at_a_time():
-    assert stacked_batch_size(1024, 16) == 64
-    assert stacked_batch_size(1024, 1) == 1024
-    assert stacked_batch_size(8, 16) == 1
-
-
 def test_errors(mnist1d):
     with pytest.raises(ParameterError, match="one entry per member"):
         train_members(models(mnist1d, 2), mnist1d, POLICIES, TrainConfig(epochs=1))
@@ -275,47 +264,6 @@ def test_errors(mnist1d):
         train_members(
             models(mnist1d, 2), mnist1d, POLICIES[:2], TrainConfig(epochs=1), chunk_size=0
         )
-
-
-def test_activation_estimate_scales_with_the_batch(mnist1d):
-    net = build_model("cnn1d", mnist1d, channels=8)
-    small = activation_bytes(net, mnist1d.input_shape, 64)
-    large = activation_bytes(net, mnist1d.input_shape, 128)
-    assert small > 64 * 8 * 20 * 4  # at least the first layer's output
-    assert 1.8 * small < large <= 2 * small  # the saved weights do not grow
-    assert next(net.parameters()).device.type == "cpu"  # the model itself is untouched
-
-
-def test_a_model_the_meta_device_cannot_run_counts_no_activations():
-    class NumpyInside(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.lin = torch.nn.Linear(4, 2)
-
-        def forward(self, x):
-            return self.lin(x) * float(x.sum().item())
-
-    assert activation_bytes(NumpyInside(), (4,), 8) == 0
-
-
-def test_chunks_are_bounded_by_activations_too(monkeypatch):
-    import lrensemble.train.batched as batched_mod
-    from lrensemble.models import create_model
-
-    wrn = create_model("wrn", 10, (3, 32, 32), depth=16, width=4)
-    monkeypatch.setattr(batched_mod, "memory_budget", lambda device: 4 * 1024**3)
-    params_only = batched_mod.default_chunk_size(wrn, "asam", "cpu")
-    with_activations = batched_mod.default_chunk_size(
-        wrn, "asam", "cpu", input_shape=(3, 32, 32), batch_size=128
-    )
-    per_member = batched_mod.member_bytes(wrn, "asam", (3, 32, 32), 128)
-    assert params_only == 16 and with_activations == 4 * 1024**3 // per_member < 16
-    assert (
-        batched_mod.default_chunk_size(
-            wrn, "sgd", "cpu", input_shape=(3, 32, 32), batch_size=100_000
-        )
-        == 1
-    )
 
 
 class DataDependent(torch.nn.Module):

@@ -30,12 +30,8 @@ from lrensemble.errors import ConfigError
 from lrensemble.pool import Pool
 from lrensemble.progress import Bars, progress_enabled
 from lrensemble.schedules.base import Policy
-from lrensemble.train.batched import (
-    batch_blocker,
-    default_chunk_size,
-    predict_proba_many,
-    train_members,
-)
+from lrensemble.train.batch_plan import batch_blocker, default_chunk_size
+from lrensemble.train.batched import predict_proba_many, train_members
 from lrensemble.train.checkpoint import resume_epoch
 from lrensemble.train.trainer import CHECKPOINT, WEIGHTS, build_model, train_member
 from lrensemble.tuning.config import TuneConfig, default_storage
