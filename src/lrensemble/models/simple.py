@@ -49,7 +49,7 @@ def mlp(
 
 
 class CNN1d(Classifier):
-    """Strided 1-D convolutions with ReLU (no normalization, so it can be vmapped), a linear
+    """Strided 1-D convolutions with ReLU (no normalization), a linear
     head on the flattened feature map."""
 
     def __init__(
