@@ -284,4 +284,4 @@ def test_a_model_vmap_cannot_vectorize_trains_one_by_one_with_a_message(mnist1d,
         results = train_members(nets, mnist1d, POLICIES[:2], TrainConfig(epochs=1), progress=False)
     assert "one by one" in caplog.text and "vmap cannot vectorize" in caplog.text
     assert all(r.status == "complete" for r in results)
-    assert batch_blocker(build_model("cnn1d", mnist1d), TrainConfig(), (1, 40)) is None
+    assert batch_blocker(build_model("cnn1d", mnist1d), (1, 40)) is None

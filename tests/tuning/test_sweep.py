@@ -321,7 +321,7 @@ def test_batched_sweep_writes_the_same_members_as_one_at_a_time(tmp_path):
 def test_a_sweep_says_why_it_trains_one_member_at_a_time(tmp_path, monkeypatch):
     from lrensemble.tuning import runner
 
-    monkeypatch.setattr(runner, "batch_blocker", lambda model, config, shape: "a reason")
+    monkeypatch.setattr(runner, "batch_blocker", lambda model, shape: "a reason")
     lines: list[str] = []
     cfg = load_tune_config(write(tmp_path, GRID.format(epochs=1, batch=6)))
     result = run_sweep(cfg, tmp_path / "s", log=lines.append, progress=False)

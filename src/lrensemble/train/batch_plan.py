@@ -15,8 +15,6 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from lrensemble.train.trainer import TrainConfig
-
 log = logging.getLogger(__name__)
 
 DEFAULT_CHUNK = 16
@@ -98,10 +96,8 @@ def stacked_batch_size(batch_size: int, members: int) -> int:
     return max(1, batch_size // max(members, 1))
 
 
-def batch_blocker(
-    model: nn.Module, config: TrainConfig, input_shape: Sequence[int] | None = None
-) -> str | None:
-    """Why `model` under `config` cannot train batched (None if it can). With `input_shape`,
+def batch_blocker(model: nn.Module, input_shape: Sequence[int] | None = None) -> str | None:
+    """Why `model` cannot train batched (None if it can). With `input_shape`,
     a stack of two copies also runs a training step under `vmap` on two inputs, which finds
     models `vmap` cannot vectorize, e.g. with data-dependent control flow: on the meta device
     (nothing is allocated) when the model runs there, else where its parameters are."""

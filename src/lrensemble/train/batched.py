@@ -138,7 +138,7 @@ def train_members(
     ]
     pols = [from_spec(p) for p in policies]
     results: list[TrainResult | None] = [None] * k
-    blocker = batch_blocker(models[0], config, dataset.input_shape) if k > 1 else None
+    blocker = batch_blocker(models[0], dataset.input_shape) if k > 1 else None
     if blocker or k == 1:
         if blocker:
             log.warning("training one by one: %s", blocker)

@@ -230,7 +230,7 @@ class Sweep:
         if cfg.study.batch_members == 1:
             return 1
         probe = build_model(cfg.model["name"], dataset, cfg.train.seed, **cfg.params("model"))
-        blocker = batch_blocker(probe, cfg.train, dataset.input_shape)
+        blocker = batch_blocker(probe, dataset.input_shape)
         if blocker:
             self.log(f"training one member at a time: {blocker}")
             return 1
