@@ -1,12 +1,20 @@
 """Ensembles from cached predictions, with numpy alone: consensus (soft and plurality voting),
 metrics (accuracy, NLL, ECE, Brier), diversity (BD, QS, CK, KW, GD, FK and their focal
-versions), team enumeration and selection (random, brute force, greedy, focal, hierarchical).
+versions), team enumeration and selection (random, brute force, greedy, focal, hierarchical),
+temperature scaling, and the choice of the ensemble to ship (`choose_ensemble`).
 
 Arrays: `probs` (M members, N samples, C classes), `labels` (N,); teams are tuples of member
 indices or bitmasks (bit m set = member m in the team).
 """
 
+from lrensemble.ensemble.calibration import apply_temperature, fit_temperature
 from lrensemble.ensemble.checks import ShapeError, check_probs, softmax
+from lrensemble.ensemble.choice import (
+    ChosenEnsemble,
+    EnsembleConfig,
+    choose_ensemble,
+    validation_warnings,
+)
 from lrensemble.ensemble.comparison import compare_by_size, team_distribution
 from lrensemble.ensemble.consensus import VOTING, combine, plurality_vote, soft_vote
 from lrensemble.ensemble.diversity import (
@@ -28,6 +36,8 @@ from lrensemble.ensemble.metrics import (
     team_metrics,
 )
 from lrensemble.ensemble.selection import (
+    DEFAULT_METHOD,
+    OBJECTIVES,
     SELECTORS,
     BruteForceSelector,
     FocalSelector,
@@ -44,14 +54,19 @@ from lrensemble.ensemble.teams import (
     members_of,
     team_accuracies,
     team_accuracy,
+    team_nlls,
     team_sizes,
 )
 
 __all__ = [
+    "DEFAULT_METHOD",
     "METRICS",
+    "OBJECTIVES",
     "SELECTORS",
     "VOTING",
     "BruteForceSelector",
+    "ChosenEnsemble",
+    "EnsembleConfig",
     "FocalSelector",
     "GreedySelector",
     "HierarchicalSelector",
@@ -60,12 +75,15 @@ __all__ = [
     "Selector",
     "ShapeError",
     "accuracy",
+    "apply_temperature",
     "brier",
     "check_probs",
+    "choose_ensemble",
     "combine",
     "compare_by_size",
     "diversity",
     "ece",
+    "fit_temperature",
     "focal_diversity",
     "focal_diversity_all",
     "focal_diversity_parity",
@@ -85,5 +103,7 @@ __all__ = [
     "team_accuracy",
     "team_distribution",
     "team_metrics",
+    "team_nlls",
     "team_sizes",
+    "validation_warnings",
 ]

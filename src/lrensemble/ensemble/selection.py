@@ -32,15 +32,34 @@ from lrensemble.ensemble.teams import (
     mask_of,
     members_of,
     team_accuracies,
+    team_nlls,
     team_sizes,
 )
 from lrensemble.errors import ParameterError
+
+OBJECTIVES = ("accuracy", "nll")
+# The method every command uses unless told otherwise (README, "Choosing the default").
+DEFAULT_METHOD = "greedy"
+
+
+def check_objective(objective: str) -> str:
+    if objective not in OBJECTIVES:
+        raise ParameterError(
+            f"Unknown objective {objective!r}; use one of {', '.join(OBJECTIVES)}."
+        )
+    return objective
+
+
+def objective_key(objective: str, accuracy: float, nll: float) -> tuple[float, float]:
+    """Sort key (smaller is better) of a team under `objective`; the other metric breaks ties."""
+    return (-accuracy, nll) if objective == "accuracy" else (nll, -accuracy)
 
 
 @dataclass(frozen=True)
 class Selection:
     """A chosen team: member indices, their weights (summing to 1) and the validation accuracy
-    of the weighted soft vote; `details` holds method-specific extras."""
+    of the weighted soft vote; `details` holds method-specific extras (among them `val_nll`,
+    the soft vote's validation NLL, and the `objective`)."""
 
     method: str
     members: tuple[int, ...]
@@ -113,7 +132,9 @@ class Selector(abc.ABC):
     ) -> Selection:
         members = tuple(int(m) for m in members)
         w = (1.0 / len(members),) * len(members) if weights is None else tuple(weights)
-        acc, _ = soft_vote_scores(p, y, members, w)
+        acc, val_nll = soft_vote_scores(p, y, members, w)
+        objective = getattr(self, "objective", "accuracy")
+        details = {"objective": objective, "val_nll": val_nll, **details}
         return Selection(self.name, members, tuple(float(v) for v in w), acc, details)
 
 
@@ -162,13 +183,21 @@ class RandomSelector(Selector):
 
 
 class BruteForceSelector(Selector):
-    """Every team (of `size`, or of any size) is evaluated exactly; the best validation
-    accuracy wins, ties going to lower NLL, then the smaller team."""
+    """Every team (of `size`, or of any size) is evaluated exactly. With `objective =
+    "accuracy"` the best validation accuracy wins, ties going to lower NLL, then the smaller
+    team; with `"nll"` the lowest validation NLL wins, ties going to higher accuracy, then the
+    smaller team."""
 
     name = "brute_force"
 
-    def __init__(self, size: int | None = None, max_members: int = MAX_ENUMERATION_MEMBERS) -> None:
+    def __init__(
+        self,
+        size: int | None = None,
+        max_members: int = MAX_ENUMERATION_MEMBERS,
+        objective: str = "accuracy",
+    ) -> None:
         self.size, self.max_members = size, max_members
+        self.objective = check_objective(objective)
 
     def _select(self, p: np.ndarray, y: np.ndarray) -> Selection:
         m = len(p)
@@ -177,7 +206,12 @@ class BruteForceSelector(Selector):
         accs = team_accuracies(p, y, self.max_members)
         sizes = team_sizes(m)
         masks = np.nonzero(sizes == size if size else sizes > 0)[0]
-        best, _ = best_accuracy_team(p, y, masks, accs[masks])
+        if self.objective == "accuracy":
+            best, _ = best_accuracy_team(p, y, masks, accs[masks])
+        else:
+            nlls = team_nlls(p, y, masks)
+            order = np.lexsort((masks, sizes[masks], -accs[masks], nlls))
+            best = int(masks[order[0]])
         per_size = {}
         for s in range(1, m + 1):
             ms = np.nonzero(sizes == s)[0]
@@ -193,14 +227,18 @@ class GreedySelector(Selector):
     replacement, the member that maximizes the soft vote's validation accuracy (ties: lower NLL,
     then lower index) until the team has `size` members. Without a size: `rounds` additions with
     replacement (ties: a member already chosen, then lower NLL, then lower index); the
-    best-scoring prefix is kept and weights are pick counts over its length."""
+    best-scoring prefix (highest accuracy, then lowest NLL, then shortest) is kept and weights
+    are pick counts over its length. `objective = "nll"` ranks by validation NLL first and
+    accuracy second, everywhere. NLL breaking accuracy ties matters on small or saturated
+    validation sets: without it, a member at 100% stops the team at one member."""
 
     name = "greedy"
 
-    def __init__(self, size: int | None = None, rounds: int = 25) -> None:
+    def __init__(self, size: int | None = None, rounds: int = 25, objective: str = "accuracy"):
         if rounds < 1:
             raise ParameterError(f"rounds must be at least 1, got {rounds}.")
         self.size, self.rounds = size, rounds
+        self.objective = check_objective(objective)
 
     def _select(self, p: np.ndarray, y: np.ndarray) -> Selection:
         size = check_size(self.size, len(p))
@@ -229,7 +267,8 @@ class GreedySelector(Selector):
         for _ in range(size):
             accs, nlls = self._candidate_scores(p, y, total, len(team))
             order = sorted(
-                (m for m in range(len(p)) if m not in team), key=lambda m: (-accs[m], nlls[m], m)
+                (m for m in range(len(p)) if m not in team),
+                key=lambda m: (*objective_key(self.objective, accs[m], nlls[m]), m),
             )
             team.append(order[0])
             total += p[order[0]]
@@ -239,26 +278,38 @@ class GreedySelector(Selector):
     def _free(self, p: np.ndarray, y: np.ndarray) -> Selection:
         picks: list[int] = []
         total = np.zeros(p.shape[1:])
-        path = []
+        path, nll_path = [], []
         for _ in range(self.rounds):
             accs, nlls = self._candidate_scores(p, y, total, len(picks))
             chosen = set(picks)
-            best = min(range(len(p)), key=lambda m: (-accs[m], m not in chosen, nlls[m], m))
+            if self.objective == "accuracy":
+                best = min(range(len(p)), key=lambda m: (-accs[m], m not in chosen, nlls[m], m))
+            else:
+                best = min(range(len(p)), key=lambda m: (nlls[m], m not in chosen, -accs[m], m))
             picks.append(best)
             total += p[best]
             path.append(float(accs[best]))
-        keep = int(np.argmax(path)) + 1  # earliest best-scoring prefix
+            nll_path.append(float(nlls[best]))
+        # the best-scoring prefix, ties to the shorter one
+        keys = [
+            (*objective_key(self.objective, a, n), i)
+            for i, (a, n) in enumerate(zip(path, nll_path, strict=True))
+        ]
+        keep = min(keys)[2] + 1
         counts = np.bincount(picks[:keep], minlength=len(p))
         members = np.nonzero(counts)[0]
         weights = counts[members] / keep
-        return self._result(p, y, members, weights, picks=picks, accuracy_path=path, prefix=keep)
+        return self._result(
+            p, y, members, weights, picks=picks, accuracy_path=path, nll_path=nll_path, prefix=keep
+        )
 
 
 class FocalSelector(Selector):
     """The team of `size` with the highest focal diversity (FQ-GD by default), ties going to
     higher validation accuracy. Without a size, the most diverse team of each size 2 … M is
-    found and the most accurate of them is chosen. Pools too large to enumerate, or
-    `hierarchical=True`, take candidates from hierarchical pruning. `parity=True` scores teams
+    found and the best of them under `objective` (validation accuracy, or NLL) is chosen.
+    Pools too large to enumerate, or `hierarchical=True`, take candidates from hierarchical
+    pruning. `parity=True` scores teams
     as EnsembleBench's scripts do (`focal_diversity_parity`, lower = more diverse)."""
 
     name = "focal"
@@ -270,12 +321,14 @@ class FocalSelector(Selector):
         hierarchical: bool | None = None,
         prune_fraction: float = 0.1,
         parity: bool = False,
+        objective: str = "accuracy",
     ) -> None:
         if parity and hierarchical:
             raise ParameterError("EnsembleBench parity scores every team: no hierarchical pruning.")
         self.size, self.metric = size, metric_name(metric)
         self.hierarchical, self.prune_fraction = hierarchical, prune_fraction
         self.parity = parity
+        self.objective = check_objective(objective)
 
     def _select(self, p: np.ndarray, y: np.ndarray) -> Selection:
         m = len(p)
@@ -284,7 +337,9 @@ class FocalSelector(Selector):
         if use_pruning is None:
             use_pruning = m > MAX_ENUMERATION_MEMBERS
         if use_pruning:
-            pruner = HierarchicalSelector(size, self.metric, self.prune_fraction)
+            pruner = HierarchicalSelector(
+                size, self.metric, self.prune_fraction, objective=self.objective
+            )
             res = pruner._select(p, y)
             return Selection(
                 self.name,
@@ -307,7 +362,7 @@ class FocalSelector(Selector):
         if size:
             chosen = best_per_size[size][0]
         else:
-            chosen = max(best_per_size.values(), key=lambda v: (v[2], v[1], -v[0]))[0]
+            chosen = _best_of_sizes(p, y, best_per_size, self.objective)
         return self._result(
             p,
             y,
@@ -336,11 +391,13 @@ class HierarchicalSelector(Selector):
         metric: str = "GD",
         prune_fraction: float = 0.1,
         max_candidates: int = 2_000_000,
+        objective: str = "accuracy",
     ) -> None:
         if not 0.0 <= prune_fraction < 1.0:
             raise ParameterError(f"prune_fraction must be in [0, 1), got {prune_fraction}.")
         self.size, self.metric = size, metric_name(metric)
         self.prune_fraction, self.max_candidates = prune_fraction, max_candidates
+        self.objective = check_objective(objective)
 
     def _scores(
         self,
@@ -407,7 +464,7 @@ class HierarchicalSelector(Selector):
         elif size:
             raise ParameterError(f"Every team of size {size} was pruned.")
         else:
-            chosen = max(best.values(), key=lambda v: (v[2], v[1], -v[0]))[0]
+            chosen = _best_of_sizes(p, y, best, self.objective)
         return self._result(
             p,
             y,
@@ -420,6 +477,17 @@ class HierarchicalSelector(Selector):
                 for s, (t, d, a) in best.items()
             },
         )
+
+
+def _best_of_sizes(
+    p: np.ndarray, y: np.ndarray, per_size: dict[int, tuple[int, float, float]], objective: str
+) -> int:
+    """Among the most diverse team of each size, (bitmask, diversity, accuracy), the best under
+    `objective`; ties to higher diversity, then the lower bitmask."""
+    if objective == "accuracy":
+        return max(per_size.values(), key=lambda v: (v[2], v[1], -v[0]))[0]
+    nlls = {t: soft_vote_scores(p, y, members_of(t))[1] for t, _, _ in per_size.values()}
+    return min(per_size.values(), key=lambda v: (nlls[v[0]], -v[2], -v[1], v[0]))[0]
 
 
 def _all_subteams_survived(team: int, survivors: set[int]) -> bool:
@@ -477,4 +545,12 @@ def _init_args(cls: type) -> set[str]:
     return set(inspect.signature(cls.__init__).parameters)
 
 
-__all__ = ["SELECTORS", "Selection", "Selector", "list_selectors", "select"]
+__all__ = [
+    "DEFAULT_METHOD",
+    "OBJECTIVES",
+    "SELECTORS",
+    "Selection",
+    "Selector",
+    "list_selectors",
+    "select",
+]

@@ -220,3 +220,21 @@ def _soft_vote_correct(
         size = np.bitwise_count(mk.astype(np.uint64)).astype(np.float64)
         out[lo : lo + chunk] = (total / size[:, None]).argmax(axis=1) == y[sm]
     return out
+
+
+def team_nlls(probs: np.ndarray, labels: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """NLL of the soft vote of each team bitmask in `masks` (K,), exactly as `nll` of the
+    team's mean: only the label's probability matters, so a team's is one row of a matrix
+    product of team indicators (K, M) and the members' label probabilities (M, N)."""
+    p, y = check_probs(probs, labels)
+    m = len(p)
+    q = p[:, np.arange(len(y)), y]  # (M, N)
+    masks = np.asarray(masks, dtype=np.int64)
+    out = np.empty(len(masks))
+    chunk = max(1, (1 << 24) // max(1, len(y)))
+    for start in range(0, len(masks), chunk):
+        ms = masks[start : start + chunk]
+        bits = ((ms[:, None] >> np.arange(m)) & 1).astype(np.float64)
+        mean = (bits @ q) / bits.sum(axis=1, keepdims=True)
+        out[start : start + chunk] = -np.log(np.clip(mean, 1e-12, None)).mean(axis=1)
+    return out

@@ -1,0 +1,247 @@
+"""Choosing the ensemble to ship: candidates, a team, its weights and temperatures.
+
+`choose_ensemble` is the one place where `lrens run`, `report`, `select` and `export` decide
+which members form the chosen ensemble, so they all agree:
+1. candidates: members whose validation accuracy reaches the floor (by default 90% of the best
+   member's; a member far below the best costs little in a soft vote yet looks diverse to
+   focal metrics, because it fails where others succeed);
+2. optionally, a temperature per candidate fitted on validation (`calibrate_members`), before
+   averaging;
+3. a team, by `method` under `objective` (accuracy with NLL breaking ties, or NLL);
+4. a temperature for the team's soft vote, fitted on validation (`calibrate`).
+It also says when validation cannot tell teams apart (small or saturated).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field
+
+from lrensemble.config import StrictModel
+from lrensemble.ensemble.calibration import apply_temperature, fit_temperature
+from lrensemble.ensemble.checks import check_probs
+from lrensemble.ensemble.consensus import soft_vote
+from lrensemble.ensemble.selection import DEFAULT_METHOD, select
+from lrensemble.ensemble.teams import MAX_ENUMERATION_MEMBERS
+from lrensemble.errors import ParameterError
+
+DEFAULT_RELATIVE_FLOOR = 0.9
+MIN_VALIDATION_ERRORS = 10  # fewer errors of the best member: teams differ by a handful of samples
+SATURATED_TIES = 3  # this many members tied at the top validation accuracy
+
+
+class EnsembleConfig(StrictModel):
+    """The `[ensemble]` table: how the chosen ensemble is picked and calibrated.
+
+    `method` and `size` (None: the method's own choice), `objective` (what the choice
+    maximizes on validation: accuracy with NLL breaking ties, or NLL), the focal `metric`,
+    the candidate floor (`min_accuracy`, absolute; `min_relative_accuracy`, a fraction of
+    the best member's validation accuracy; the higher of the two applies), temperature scaling
+    of the ensemble (`calibrate`) and of each member before averaging (`calibrate_members`),
+    and for the report: random teams per size, their seed, and at most how many of the best
+    members are candidates (every team of the candidates is enumerated).
+    """
+
+    method: Literal["brute_force", "greedy", "focal", "hierarchical"] = DEFAULT_METHOD
+    size: int | None = Field(None, ge=1, le=MAX_ENUMERATION_MEMBERS)
+    objective: Literal["accuracy", "nll"] = "accuracy"
+    metric: Literal["GD", "KW", "BD", "QS", "CK", "FK"] = "GD"
+    min_accuracy: float | None = Field(None, ge=0.0, le=1.0)
+    min_relative_accuracy: float = Field(DEFAULT_RELATIVE_FLOOR, ge=0.0, le=1.0)
+    calibrate: bool = True
+    calibrate_members: bool = False
+    repeats: int = Field(10, ge=1)
+    seed: int = 0
+    max_candidates: int = Field(20, ge=3, le=MAX_ENUMERATION_MEMBERS)
+
+
+@dataclass
+class ChosenEnsemble:
+    """The chosen team, ready to predict: member ids (in team order), weights of the soft
+    vote, the ensemble's temperature, each member's temperature (1.0 unless
+    `calibrate_members`), and how it was chosen."""
+
+    method: str
+    objective: str
+    members: list[str]
+    weights: list[float]
+    temperature: float = 1.0
+    member_temperatures: list[float] = field(default_factory=list)
+    candidates: list[str] = field(default_factory=list)
+    excluded: list[dict[str, Any]] = field(default_factory=list)
+    floor: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def size(self) -> int:
+        return len(self.members)
+
+    def combine(self, probs: Any, calibrated: bool = True) -> np.ndarray:
+        """The ensemble's probabilities (N, C) from its members' (S, N, C), in `members` order:
+        each member's temperature, the weighted mean, the ensemble's temperature. With
+        `calibrated=False`, the plain weighted mean (the raw ensemble)."""
+        p, _ = check_probs(probs)
+        if len(p) != len(self.members):
+            raise ParameterError(
+                f"The ensemble has {len(self.members)} members; got predictions of {len(p)}."
+            )
+        if not calibrated:
+            return soft_vote(p, weights=self.weights)
+        temps = self.member_temperatures or [1.0] * len(p)
+        p = np.stack([apply_temperature(pm, t) for pm, t in zip(p, temps, strict=True)])
+        return apply_temperature(soft_vote(p, weights=self.weights), self.temperature)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def validation_warnings(probs: Any, labels: Any, ids: Sequence[str] | None = None) -> list[str]:
+    """Sentences saying when validation accuracy cannot tell teams apart: several members tied
+    at the top, or a best member with only a handful of errors. Each names the remedy."""
+    p, y = check_probs(probs, labels)
+    n = len(y)
+    accs = (p.argmax(axis=2) == y).mean(axis=1)
+    best = float(accs.max())
+    tied = int(np.sum(accs == best))
+    errors = round((1.0 - best) * n)
+    remedy = (
+        "give a larger validation split (val_fraction, or a validation file) or choose on "
+        'NLL (objective = "nll", --objective nll)'
+    )
+    out = []
+    if tied >= SATURATED_TIES:
+        out.append(
+            f"Validation is saturated: {tied} members tie at the top validation accuracy "
+            f"{100 * best:.2f}% on {n} samples, so accuracy cannot rank teams; {remedy}."
+        )
+    elif errors < MIN_VALIDATION_ERRORS:
+        out.append(
+            f"Validation is small: the best member errs on {errors} of {n} validation samples, "
+            f"so teams differ by a handful of samples; {remedy}."
+        )
+    return out
+
+
+def candidate_floor(
+    val_accuracies: Sequence[float], min_accuracy: float | None, min_relative: float
+) -> float:
+    """The lowest validation accuracy a candidate may have: the higher of the absolute floor
+    and `min_relative` × the best member's."""
+    best = max(val_accuracies) if len(val_accuracies) else 0.0
+    return max(0.0 if min_accuracy is None else float(min_accuracy), min_relative * best)
+
+
+def choose_ensemble(
+    val_probs: Any,
+    val_labels: Any,
+    ids: Sequence[str],
+    config: EnsembleConfig | None = None,
+    *,
+    max_candidates: int | None = None,
+    members: Sequence[str] | None = None,
+    weights: Sequence[float] | None = None,
+) -> ChosenEnsemble:
+    """Choose (or, with `members`, take as given) a team on validation and calibrate it.
+
+    Args:
+        val_probs: validation probabilities of every member (M, N, C), in `ids` order.
+        val_labels: validation labels (N,).
+        ids: member ids (M,).
+        config: method, objective, floor and calibration (default `EnsembleConfig()`).
+        max_candidates: keep at most this many of the best candidates on validation.
+        members, weights: a given team (and weights) instead of selection; it is still
+            calibrated.
+
+    Example:
+        >>> import numpy as np
+        >>> rng = np.random.default_rng(0)
+        >>> y = rng.integers(0, 3, 200)
+        >>> logits = rng.normal(size=(5, 200, 3)); logits[:, np.arange(200), y] += 2
+        >>> p = np.exp(logits) / np.exp(logits).sum(2, keepdims=True)
+        >>> team = choose_ensemble(p, y, ["a", "b", "c", "d", "e"])
+        >>> team.method, len(team.members) >= 1, team.temperature > 0
+        ('greedy', True, True)
+    """
+    cfg = config or EnsembleConfig()
+    p, y = check_probs(val_probs, val_labels)
+    ids = list(ids)
+    if len(ids) != len(p):
+        raise ParameterError(f"{len(ids)} member ids for predictions of {len(p)} members.")
+    accs = (p.argmax(axis=2) == y).mean(axis=1)
+    if members is not None:
+        unknown = [m for m in members if m not in ids]
+        if unknown:
+            raise ParameterError(f"Not members of the pool: {', '.join(unknown)}.")
+        rows = [ids.index(m) for m in members]
+        w = list(weights) if weights is not None else [1.0 / len(rows)] * len(rows)
+        if len(w) != len(rows):
+            raise ParameterError(f"{len(w)} weights for a team of {len(rows)} members.")
+        temps = [fit_temperature(p[r], y) if cfg.calibrate_members else 1.0 for r in rows]
+        chosen = ChosenEnsemble("given", cfg.objective, list(members), [float(v) for v in w])
+        chosen.member_temperatures = temps
+        chosen.candidates = list(members)
+    else:
+        floor = candidate_floor(accs, cfg.min_accuracy, cfg.min_relative_accuracy)
+        order = [i for i in np.argsort(-accs, kind="stable") if accs[i] >= floor]
+        excluded = [
+            {"id": ids[i], "val_accuracy": float(accs[i]), "reason": "below the floor"}
+            for i in range(len(ids))
+            if accs[i] < floor
+        ]
+        if max_candidates is not None and len(order) > max_candidates:
+            excluded += [
+                {
+                    "id": ids[i],
+                    "val_accuracy": float(accs[i]),
+                    "reason": f"not among the {max_candidates} best on validation",
+                }
+                for i in order[max_candidates:]
+            ]
+            order = order[:max_candidates]
+        cand = sorted(int(i) for i in order)
+        cp = p[cand]
+        temps_all = [fit_temperature(pm, y) if cfg.calibrate_members else 1.0 for pm in cp]
+        if cfg.calibrate_members:
+            cp = np.stack([apply_temperature(pm, t) for pm, t in zip(cp, temps_all, strict=True)])
+        options: dict[str, Any] = {"objective": cfg.objective}
+        if cfg.method in ("focal", "hierarchical"):
+            options["metric"] = cfg.metric
+        size = cfg.size if cfg.size is None or cfg.size <= len(cand) else len(cand)
+        if cfg.method in ("focal", "hierarchical") and len(cand) < 2:
+            sel_members, sel_weights, details = (0,), (1.0,), {"note": "one candidate"}
+        else:
+            if cfg.method in ("focal", "hierarchical") and size is not None:
+                size = max(size, 2)
+            sel = select(cfg.method, cp, y, size=size, **options)
+            sel_members, sel_weights, details = sel.members, sel.weights, sel.details
+        chosen = ChosenEnsemble(
+            cfg.method,
+            cfg.objective,
+            [ids[cand[j]] for j in sel_members],
+            [float(v) for v in sel_weights],
+            member_temperatures=[temps_all[j] for j in sel_members],
+            candidates=[ids[i] for i in cand],
+            excluded=excluded,
+            floor=float(floor),
+            details=details,
+        )
+        chosen.warnings = validation_warnings(p[cand], y)
+    if cfg.calibrate:
+        rows = [ids.index(m) for m in chosen.members]
+        raw = chosen.combine(p[rows])  # member temperatures applied, ensemble T still 1
+        chosen.temperature = fit_temperature(raw, y)
+    return chosen
+
+
+__all__ = [
+    "ChosenEnsemble",
+    "EnsembleConfig",
+    "candidate_floor",
+    "choose_ensemble",
+    "validation_warnings",
+]
