@@ -40,6 +40,7 @@ batch_members = 5
 [ensemble]
 method = "greedy"
 min_accuracy = 0.0
+min_relative_accuracy = 0.0
 """
 
 FIGURES = (
@@ -122,6 +123,8 @@ def test_report_regenerates_from_the_pool_without_training(finished_run, capsys)
         "2",
         "--min-accuracy",
         "0",
+        "--min-relative-accuracy",
+        "0",
     )
     assert code == 0, err
     assert "chosen ensemble" in out and "brute_force, 2 members" in out
@@ -148,7 +151,7 @@ def test_demo_runs_with_no_arguments_but_a_short_schedule(tmp_path, capsys):
         capsys, "demo", "--out", str(tmp_path / "demo"), "--epochs", "1", "--no-progress"
     )
     assert code == 0, err
-    assert "[16/16]" in out and "entire ensemble" in out and "report.md" in out
+    assert "[16/16]" in out and "entire pool" in out and "report.md" in out
     results = json.loads((tmp_path / "demo" / "report" / "results.json").read_text())
     assert len(results["members"]) == 16
 
@@ -201,7 +204,10 @@ def test_large_pools_keep_the_best_members_as_candidates(tmp_path):
             probs[split] = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
         pool.add_member(f"m{i}", probs, {})
     results = build_report(
-        tmp_path / "pool", tmp_path / "report", EnsembleConfig(max_candidates=5), timing=False
+        tmp_path / "pool",
+        tmp_path / "report",
+        EnsembleConfig(max_candidates=5, min_accuracy=0.375, min_relative_accuracy=0.0),
+        timing=False,
     )
     assert len(results["candidates"]) == 5
     dropped = [e["id"] for e in results["excluded"] if "5 best" in e["reason"]]

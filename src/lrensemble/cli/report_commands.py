@@ -8,27 +8,73 @@ from typing import Annotated
 import typer
 
 from lrensemble.cli.app import DeviceOption, EpochsOption, ProgressOption, SeedOption, app, out
+from lrensemble.ensemble.choice import DEFAULT_RELATIVE_FLOOR
+from lrensemble.ensemble.selection import DEFAULT_METHOD
+
+DataOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--data",
+        help="Your data instead of [data]: a .npz, a .csv or an image folder, or SPLIT=PATH "
+        "items (train=a.csv --data test=b.csv).",
+    ),
+]
+ModelOption = Annotated[
+    str | None,
+    typer.Option("--model", help="Model name instead of [model] (default with --data: by shape)."),
+]
 
 
 @app.command("run")
 def run(
-    config: Annotated[Path, typer.Argument(help="TOML config: a sweep plus an ensemble table.")],
+    config: Annotated[
+        Path | None,
+        typer.Argument(help="TOML config: a sweep plus an ensemble table (default: the demo's)."),
+    ] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Run directory.")] = Path("runs/run"),
+    data: DataOption = None,
+    model: ModelOption = None,
     epochs: EpochsOption = None,
     seed: SeedOption = None,
     device: DeviceOption = None,
     progress: ProgressOption = None,
 ) -> None:
-    """The whole job on your config: LR sweep, team selection, report.
+    """The whole job on your config or your data: LR sweep, team selection, report.
 
     The sweep is resumed or reused when --out holds it; every selection method runs at every
-    team size; the report (report.md, results.json, figures) goes to --out/report.
+    team size; the report (report.md, results.json, figures) goes to --out/report. Without a
+    config, the demo's settings (the paper's 16 policies, 40 epochs) apply to --data.
     """
-    from lrensemble.report import load_run_config, run_pipeline
+    from lrensemble.report import demo_config_path, load_run_config, run_pipeline
 
-    cfg = load_run_config(config, epochs=epochs, seed=seed, device=device)
+    table = None
+    if data:
+        from lrensemble.data.files import data_table
+
+        table = data_table(data)
+        if model is None and config is None:
+            model = _model_for(table)
+    cfg = load_run_config(
+        config if config is not None else demo_config_path(),
+        epochs=epochs,
+        seed=seed,
+        device=device,
+        data=table,
+        model=model,
+    )
     out.print(f"run {cfg.study_name()} → {out_dir}")
     run_pipeline(cfg, out_dir, log=out.print, progress=progress)
+
+
+def _model_for(table: dict) -> str:
+    """The built-in model for the inputs of a `[data]` table (loads the data once)."""
+    from lrensemble.data import load_dataset
+    from lrensemble.models import model_for_inputs
+
+    params = {k: v for k, v in table.items() if k != "name"}
+    name = model_for_inputs(load_dataset(table["name"], **params).input_shape)
+    out.print(f"model: {name} (chosen for the data's input shape; --model to change it)")
+    return name
 
 
 @app.command("demo")
@@ -55,18 +101,42 @@ def report(
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="Report directory (default: POOL/../report).")
     ] = None,
-    method: Annotated[str, typer.Option(help="Selection method of the chosen ensemble.")] = "focal",
+    method: Annotated[
+        str, typer.Option(help="Selection method of the chosen ensemble.")
+    ] = DEFAULT_METHOD,
     size: Annotated[int | None, typer.Option(help="Team size of the chosen ensemble.")] = None,
+    objective: Annotated[
+        str, typer.Option(help="What the choice maximizes on validation: accuracy or nll.")
+    ] = "accuracy",
     metric: Annotated[str, typer.Option(help="Focal diversity metric.")] = "GD",
     min_accuracy: Annotated[
         float | None,
-        typer.Option(help="Minimum validation accuracy of a candidate (default 1.5× chance)."),
+        typer.Option(help="Minimum validation accuracy of a candidate (absolute)."),
     ] = None,
+    min_relative_accuracy: Annotated[
+        float,
+        typer.Option(help="Minimum validation accuracy of a candidate, × the best member's."),
+    ] = DEFAULT_RELATIVE_FLOOR,
+    calibrate: Annotated[
+        bool, typer.Option(help="Temperature-scale the ensemble (fitted on validation).")
+    ] = True,
+    calibrate_members: Annotated[
+        bool, typer.Option(help="Temperature-scale each member before averaging.")
+    ] = False,
 ) -> None:
     """Regenerate the report from an existing pool, without training."""
     from lrensemble.report import EnsembleConfig, build_report, headline
 
-    ens = EnsembleConfig(method=method, size=size, metric=metric, min_accuracy=min_accuracy)
+    ens = EnsembleConfig(
+        method=method,
+        size=size,
+        objective=objective,
+        metric=metric,
+        min_accuracy=min_accuracy,
+        min_relative_accuracy=min_relative_accuracy,
+        calibrate=calibrate,
+        calibrate_members=calibrate_members,
+    )
     target = out_dir or pool.parent / "report"
     results = build_report(pool, target, ens)
     out.print(headline(results, target))

@@ -22,7 +22,12 @@ import numpy as np
 from pydantic import Field
 
 from lrensemble.config import StrictModel
-from lrensemble.ensemble.calibration import apply_temperature, fit_temperature
+from lrensemble.ensemble.calibration import (
+    MAX_TEMPERATURE,
+    MIN_TEMPERATURE,
+    apply_temperature,
+    fit_temperature,
+)
 from lrensemble.ensemble.checks import check_probs
 from lrensemble.ensemble.consensus import soft_vote
 from lrensemble.ensemble.selection import DEFAULT_METHOD, select
@@ -127,6 +132,21 @@ def validation_warnings(probs: Any, labels: Any, ids: Sequence[str] | None = Non
     return out
 
 
+def _temperature(probs: np.ndarray, labels: np.ndarray, what: str, notes: list[str]) -> float:
+    """The fitted temperature, or 1 with a note when the fit runs to its bound: validation
+    without errors (every sample already right with the highest probability) asks for an
+    infinitely sharp ensemble, which test errors would punish without limit."""
+    t = fit_temperature(probs, labels)
+    if t in (MIN_TEMPERATURE, MAX_TEMPERATURE):
+        notes.append(
+            f"Temperature scaling of {what} was skipped: validation cannot fit it (the fit "
+            f"runs to T = {t:g}, as when validation has no errors); give a larger validation "
+            "split."
+        )
+        return 1.0
+    return t
+
+
 def candidate_floor(
     val_accuracies: Sequence[float], min_accuracy: float | None, min_relative: float
 ) -> float:
@@ -173,6 +193,7 @@ def choose_ensemble(
     if len(ids) != len(p):
         raise ParameterError(f"{len(ids)} member ids for predictions of {len(p)} members.")
     accs = (p.argmax(axis=2) == y).mean(axis=1)
+    notes: list[str] = []
     if members is not None:
         unknown = [m for m in members if m not in ids]
         if unknown:
@@ -181,7 +202,10 @@ def choose_ensemble(
         w = list(weights) if weights is not None else [1.0 / len(rows)] * len(rows)
         if len(w) != len(rows):
             raise ParameterError(f"{len(w)} weights for a team of {len(rows)} members.")
-        temps = [fit_temperature(p[r], y) if cfg.calibrate_members else 1.0 for r in rows]
+        temps = [
+            _temperature(p[r], y, f"member {ids[r]}", notes) if cfg.calibrate_members else 1.0
+            for r in rows
+        ]
         chosen = ChosenEnsemble("given", cfg.objective, list(members), [float(v) for v in w])
         chosen.member_temperatures = temps
         chosen.candidates = list(members)
@@ -205,7 +229,10 @@ def choose_ensemble(
             order = order[:max_candidates]
         cand = sorted(int(i) for i in order)
         cp = p[cand]
-        temps_all = [fit_temperature(pm, y) if cfg.calibrate_members else 1.0 for pm in cp]
+        temps_all = [
+            _temperature(pm, y, f"member {ids[i]}", notes) if cfg.calibrate_members else 1.0
+            for pm, i in zip(cp, cand, strict=True)
+        ]
         if cfg.calibrate_members:
             cp = np.stack([apply_temperature(pm, t) for pm, t in zip(cp, temps_all, strict=True)])
         options: dict[str, Any] = {"objective": cfg.objective}
@@ -234,7 +261,8 @@ def choose_ensemble(
     if cfg.calibrate:
         rows = [ids.index(m) for m in chosen.members]
         raw = chosen.combine(p[rows])  # member temperatures applied, ensemble T still 1
-        chosen.temperature = fit_temperature(raw, y)
+        chosen.temperature = _temperature(raw, y, "the ensemble", notes)
+    chosen.warnings += list(dict.fromkeys(notes))
     return chosen
 
 

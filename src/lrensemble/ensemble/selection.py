@@ -226,7 +226,7 @@ class GreedySelector(Selector):
     """Caruana et al. (2004). With a `size`: start from the best single member and add, without
     replacement, the member that maximizes the soft vote's validation accuracy (ties: lower NLL,
     then lower index) until the team has `size` members. Without a size: `rounds` additions with
-    replacement (ties: a member already chosen, then lower NLL, then lower index); the
+    replacement (ties: lower NLL, then a member already chosen, then lower index); the
     best-scoring prefix (highest accuracy, then lowest NLL, then shortest) is kept and weights
     are pick counts over its length. `objective = "nll"` ranks by validation NLL first and
     accuracy second, everywhere. NLL breaking accuracy ties matters on small or saturated
@@ -282,10 +282,14 @@ class GreedySelector(Selector):
         for _ in range(self.rounds):
             accs, nlls = self._candidate_scores(p, y, total, len(picks))
             chosen = set(picks)
-            if self.objective == "accuracy":
-                best = min(range(len(p)), key=lambda m: (-accs[m], m not in chosen, nlls[m], m))
-            else:
-                best = min(range(len(p)), key=lambda m: (nlls[m], m not in chosen, -accs[m], m))
+            best = min(
+                range(len(p)),
+                key=lambda m: (
+                    *objective_key(self.objective, accs[m], nlls[m]),
+                    m not in chosen,
+                    m,
+                ),
+            )
             picks.append(best)
             total += p[best]
             path.append(float(accs[best]))

@@ -46,6 +46,17 @@ def create_model(
     return MODELS.create(name, *args, **params)
 
 
+def model_for_inputs(input_shape: Sequence[int]) -> str:
+    """A sensible built-in model for inputs of this shape (without the batch axis): `mlp` for
+    feature vectors, `cnn1d` for signals (C, L), `resnet18` for images (C, H, W).
+
+    Example:
+        >>> model_for_inputs((64,)), model_for_inputs((1, 40)), model_for_inputs((3, 32, 32))
+        ('mlp', 'cnn1d', 'resnet18')
+    """
+    return {1: "mlp", 2: "cnn1d", 3: "resnet18"}.get(len(tuple(input_shape)), "mlp")
+
+
 def list_models() -> list[str]:
     return MODELS.names()
 

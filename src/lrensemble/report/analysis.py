@@ -10,18 +10,23 @@ from typing import Any
 import numpy as np
 
 from lrensemble.ensemble import (
+    ChosenEnsemble,
+    EnsembleConfig,
+    choose_ensemble,
     compare_by_size,
+    mask_of,
     member_metrics,
+    prediction_metrics,
     select,
-    team_metrics,
     team_sizes,
 )
+from lrensemble.ensemble.choice import candidate_floor
 from lrensemble.ensemble.teams import MAX_ENUMERATION_MEMBERS
 from lrensemble.errors import ParameterError
 from lrensemble.pool import Pool
+from lrensemble.report.markdown import pct
 
 SELECTION_METHODS = ("brute_force", "greedy", "focal")
-DEFAULT_MAX_CANDIDATES = 20
 
 
 def parameter_count(weights: Path) -> int | None:
@@ -73,35 +78,69 @@ def _inference_seconds(pool: Pool, ids: list[str], n: int, repeats: int = 3) -> 
     return best
 
 
+def grid_order(pool: Pool, ids: list[str]) -> list[str]:
+    """Member ids in the order their sweep defined them (the grid's order, then trial order),
+    members of other origins after them by id: Table 1 reads like the paper's."""
+
+    def key(member: str) -> tuple[float, float, str]:
+        record = pool.member(member)
+        index, trial = record.get("point_index"), record.get("trial")
+        return (
+            float(index) if isinstance(index, int) else float("inf"),
+            float(trial) if isinstance(trial, int) else float("inf"),
+            member,
+        )
+
+    return sorted(ids, key=key)
+
+
+def _calibrated_row(
+    pv: np.ndarray, yv: np.ndarray, pt: np.ndarray, yt: np.ndarray, team: ChosenEnsemble
+) -> dict[str, Any]:
+    """Raw and calibrated metrics of a team on validation and test (probabilities of its
+    members, (S, N, C), in team order)."""
+    return {
+        "val": prediction_metrics(team.combine(pv, calibrated=False), yv),
+        "test": prediction_metrics(team.combine(pt, calibrated=False), yt),
+        "calibrated": {
+            "val": prediction_metrics(team.combine(pv), yv),
+            "test": prediction_metrics(team.combine(pt), yt),
+        },
+    }
+
+
+def _fixed_team(
+    members: list[str], ids: list[str], pv: np.ndarray, yv: np.ndarray, config: EnsembleConfig
+) -> ChosenEnsemble:
+    """A given team (equal weights), calibrated as the chosen ensemble is."""
+    return choose_ensemble(pv, yv, ids, config, members=members)
+
+
 def analyze_pool(
     pool_dir: str | Path,
+    ensemble: EnsembleConfig | None = None,
     *,
-    method: str = "focal",
-    size: int | None = None,
-    metric: str = "GD",
-    min_accuracy: float | None = None,
-    repeats: int = 10,
-    seed: int = 0,
     timing: bool = True,
     cache: dict[str, Any] | None = None,
-    max_candidates: int = DEFAULT_MAX_CANDIDATES,
 ) -> dict[str, Any]:
     """Analyze a pool with validation and test splits.
 
-    Members below `min_accuracy` on validation (default: 1.5× chance) are not candidates for
-    teams: a member stuck at chance costs nothing in a soft vote yet looks diverse to focal
-    metrics, because it fails everywhere. Since every team is enumerated, at most the
-    `max_candidates` best members on validation are candidates (20: a million teams). The
-    chosen ensemble is `select(method, size=size)` on
-    validation. `cache` receives the all-team arrays for figures.
+    The chosen ensemble comes from `choose_ensemble` with `ensemble` (candidates above the
+    floor, at most `max_candidates` of the best, since Table 2 and Figure 4 enumerate every
+    team of the candidates; a team chosen under its objective; temperatures fitted on
+    validation). The best single member is the best on validation; the entire ensemble is
+    every complete member of the pool, as in the paper. Each row of Table 3 has raw and
+    calibrated metrics (each row's own temperature, fitted on validation). `cache` receives
+    the all-team arrays for figures.
     """
+    ens = ensemble or EnsembleConfig()
     pool = Pool.open(pool_dir)
     for split in ("val", "test"):
         if split not in pool.splits:
             raise ParameterError(
                 f"The pool needs a {split} split; it has {', '.join(pool.splits)}."
             )
-    ids = pool.member_ids()
+    ids = grid_order(pool, pool.member_ids())
     if len(ids) < 3:
         raise ParameterError(
             f"A report needs at least 3 complete members; the pool has {len(ids)}."
@@ -109,7 +148,6 @@ def analyze_pool(
     pv, yv = pool.probs("val", ids), pool.labels("val")
     pt, yt = pool.probs("test", ids), pool.labels("test")
     c = pool.num_classes
-    floor = 1.5 / c if min_accuracy is None else float(min_accuracy)
 
     members = []
     val_rows, test_rows = member_metrics(pv, yv), member_metrics(pt, yt)
@@ -127,89 +165,78 @@ def analyze_pool(
                 "parameters": parameter_count(pool.member_dir(member) / "model.safetensors"),
             }
         )
-    candidates = [i for i, m in enumerate(members) if m["val"]["accuracy"] >= floor]
-    excluded = [
-        {
-            "id": members[i]["id"],
-            "val_accuracy": members[i]["val"]["accuracy"],
-            "reason": "below the minimum accuracy",
-        }
-        for i in range(len(ids))
-        if i not in candidates
-    ]
-    cap = min(max_candidates, MAX_ENUMERATION_MEMBERS)
-    if len(candidates) > cap:
-        # every team is enumerated for Table 2 and Figure 4: keep the best on validation
-        ranked = sorted(
-            candidates, key=lambda i: (-members[i]["val"]["accuracy"], members[i]["id"])
+
+    cap = min(ens.max_candidates, MAX_ENUMERATION_MEMBERS)
+    notes: list[str] = []
+    val_accs = [m["val"]["accuracy"] for m in members]
+    floor = candidate_floor(val_accs, ens.min_accuracy, ens.min_relative_accuracy)
+    if sum(a >= floor for a in val_accs) < 3:
+        third = sorted(val_accs, reverse=True)[2]
+        notes.append(
+            f"Only {sum(a >= floor for a in val_accs)} members reach the candidate floor "
+            f"{pct(floor)}% (validation accuracy); the 3 best form teams instead."
         )
-        candidates = sorted(ranked[:cap])
-        excluded += [
-            {
-                "id": members[i]["id"],
-                "val_accuracy": members[i]["val"]["accuracy"],
-                "reason": f"not among the {cap} best on validation",
-            }
-            for i in sorted(ranked[cap:])
-        ]
-    if len(candidates) < 3:
-        raise ParameterError(
-            f"Only {len(candidates)} members reach the minimum validation accuracy {floor:.3f}; "
-            "a report needs 3 (lower min_accuracy)."
-        )
-    cand_ids = [ids[i] for i in candidates]
+        ens = ens.model_copy(update={"min_accuracy": third, "min_relative_accuracy": 0.0})
+    chosen = choose_ensemble(pv, yv, ids, ens, max_candidates=cap)
+    cand_ids = chosen.candidates
+    rows_of = {m: i for i, m in enumerate(ids)}
+    candidates = [rows_of[m] for m in cand_ids]
     cv, ct = pv[candidates], pt[candidates]
 
     cache = {} if cache is None else cache
     t0 = time.perf_counter()
-    table2 = compare_by_size(cv, yv, ct, yt, repeats=repeats, seed=seed, metric=metric, cache=cache)
+    table2 = compare_by_size(
+        cv, yv, ct, yt, repeats=ens.repeats, seed=ens.seed, metric=ens.metric, cache=cache
+    )
     compare_seconds = time.perf_counter() - t0
     for row in table2["rows"]:
         for key in [k for k in row if k.endswith("_members")]:
             row[key] = [cand_ids[j] for j in row[key]]
     table2["best_single"]["member"] = cand_ids[table2["best_single"]["member"]]
 
-    def options(name: str) -> dict[str, Any]:
-        return {"metric": metric} if name in ("focal", "hierarchical") else {}
-
-    selection_seconds, selections = {}, {}
+    selection_seconds = {}
     for name in SELECTION_METHODS:
+        options: dict[str, Any] = {"objective": ens.objective}
+        if name == "focal":
+            options["metric"] = ens.metric
         t0 = time.perf_counter()
-        selections[name] = select(name, cv, yv, size=size, **options(name))
+        select(name, cv, yv, size=ens.size, **options)
         selection_seconds[name] = time.perf_counter() - t0
-    chosen = selections.get(method) or select(method, cv, yv, size=size, **options(method))
-    chosen_ids = [cand_ids[j] for j in chosen.members]
 
     by_id = {m["id"]: m for m in members}
     best_id = table2["best_single"]["member"]
 
-    def summary(team: list[str], weights: list[float] | None) -> dict[str, Any]:
-        rows = [ids.index(t) for t in team]
-        out = {
-            "members": team,
-            "size": len(team),
-            "val": team_metrics(pv[rows], yv, weights=weights),
-            "test": team_metrics(pt[rows], yt, weights=weights),
-            "train_seconds": _sum(by_id[t]["train_seconds"] for t in team),
-            "parameters": _sum((by_id[t]["parameters"] for t in team), int),
-            "inference_seconds": _inference_seconds(pool, team, len(yt)) if timing else None,
+    def summary(team: ChosenEnsemble) -> dict[str, Any]:
+        rows = [rows_of[t] for t in team.members]
+        return {
+            "members": team.members,
+            "size": team.size,
+            "weights": team.weights,
+            "temperature": team.temperature,
+            **_calibrated_row(pv[rows], yv, pt[rows], yt, team),
+            "train_seconds": _sum(by_id[t]["train_seconds"] for t in team.members),
+            "parameters": _sum((by_id[t]["parameters"] for t in team.members), int),
+            "inference_seconds": (
+                _inference_seconds(pool, team.members, len(yt)) if timing else None
+            ),
         }
-        return out
 
     table3 = {
-        "best_single": summary([best_id], None),
+        "best_single": summary(_fixed_team([best_id], ids, pv, yv, ens)),
         "chosen": {
-            **summary(chosen_ids, list(chosen.weights)),
-            "method": method,
-            "weights": list(chosen.weights),
+            **summary(chosen),
+            "method": chosen.method,
+            "objective": chosen.objective,
+            "member_temperatures": chosen.member_temperatures,
         },
-        "entire": summary(cand_ids, None),
+        "entire": summary(_fixed_team(ids, ids, pv, yv, ens)),
     }
     sizes = team_sizes(len(cand_ids))
     distribution = {
         int(s): _five_numbers(cache["test_accuracy"][sizes == s])
         for s in range(1, len(cand_ids) + 1)
     }
+    cache["chosen_mask"] = mask_of(cand_ids.index(m) for m in chosen.members)
     return {
         "pool": str(Path(pool_dir).resolve()),
         "dataset": pool.info.get("dataset", {}).get("name"),
@@ -217,9 +244,12 @@ def analyze_pool(
         "splits": pool.info["splits"],
         "members": members,
         "candidates": cand_ids,
-        "excluded": excluded,
-        "min_accuracy": floor,
-        "metric": f"FQ-{metric}",
+        "excluded": chosen.excluded,
+        "min_accuracy": chosen.floor,
+        "ensemble": ens.model_dump(mode="json"),
+        "chosen_ensemble": chosen.to_dict(),
+        "warnings": notes + chosen.warnings,
+        "metric": f"FQ-{ens.metric}",
         "table2": table2,
         "table3": table3,
         "costs": {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -24,39 +25,75 @@ def _pyplot() -> Any:
 
 def _save(fig: Any, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.tight_layout()
-    fig.savefig(tmp, dpi=120)
-    _pyplot().close(fig)
-    os.replace(tmp, path)
+    # a unique temporary name: two reports writing into one directory must not collide
+    fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        fig.tight_layout()
+        fig.savefig(tmp, dpi=120, format="png")
+        os.replace(tmp, path)
+    finally:
+        _pyplot().close(fig)
+        tmp.unlink(missing_ok=True)
     return path
 
 
 def team_accuracy_boxplot(
-    test_accuracy: np.ndarray, m: int, best_single: float, entire: float, path: Path
+    test_accuracy: np.ndarray,
+    m: int,
+    best_single: float,
+    entire: float,
+    path: Path,
+    chosen: tuple[int, float] | None = None,
 ) -> Path:
-    """Figure 4: test accuracy of every team, one box per team size, the best single member
-    (chosen on validation) as a line."""
+    """Figure 4: test accuracy of every team of the candidates, one box per team size with
+    its outliers drawn; the best single member (chosen on validation) as a line, the
+    candidates' whole ensemble and the chosen team (size, test accuracy) as markers."""
     plt = _pyplot()
     sizes = team_sizes(m)
     data = [test_accuracy[sizes == s] for s in range(1, m + 1)]
     fig, ax = plt.subplots(figsize=(max(6, 0.55 * m), 4))
-    ax.boxplot(data, positions=range(1, m + 1), widths=0.6, showfliers=False)
-    ax.axhline(best_single, color="tab:red", linestyle="--", label="best single member")
-    ax.scatter([m], [entire], color="tab:green", zorder=3, label="entire ensemble")
+    ax.boxplot(
+        data,
+        positions=range(1, m + 1),
+        widths=0.6,
+        showfliers=True,
+        flierprops={"marker": ".", "markersize": 3, "alpha": 0.4},
+    )
+    ax.axhline(
+        best_single, color="tab:red", linestyle="--", label="best single (chosen on validation)"
+    )
+    ax.scatter([m], [entire], color="tab:green", zorder=3, label=f"all {m} candidates")
+    if chosen is not None:
+        ax.scatter(
+            [chosen[0]],
+            [chosen[1]],
+            marker="*",
+            s=160,
+            color="tab:orange",
+            edgecolor="black",
+            zorder=4,
+            label="chosen ensemble (on validation)",
+        )
     ax.set_xlabel("team size")
     ax.set_ylabel("test accuracy")
-    ax.set_title("Test accuracy of all teams by size")
-    ax.legend(loc="lower right")
+    ax.set_title(f"Test accuracy of every team of {m} candidates, by size (outliers shown)")
+    ax.legend(loc="lower right", fontsize=8)
     ax.grid(alpha=0.3)
     return _save(fig, path)
 
 
 def diversity_vs_accuracy(
-    focal: np.ndarray, test_accuracy: np.ndarray, m: int, metric: str, path: Path
+    focal: np.ndarray,
+    test_accuracy: np.ndarray,
+    m: int,
+    metric: str,
+    path: Path,
+    chosen_mask: int | None = None,
 ) -> Path:
     """Figure 7b: focal diversity on validation against test accuracy, a point per team,
-    colored by team size."""
+    colored by team size; the chosen team (when it has two members or more) marked."""
     plt = _pyplot()
     sizes = team_sizes(m)
     keep = np.nonzero(sizes >= 2)[0]
@@ -69,6 +106,18 @@ def diversity_vs_accuracy(
         focal[keep], test_accuracy[keep], c=sizes[keep], cmap="viridis", s=6, alpha=0.6
     )
     fig.colorbar(points, ax=ax, label="team size")
+    if chosen_mask is not None and sizes[chosen_mask] >= 2:
+        ax.scatter(
+            [focal[chosen_mask]],
+            [test_accuracy[chosen_mask]],
+            marker="*",
+            s=200,
+            color="tab:orange",
+            edgecolor="black",
+            zorder=4,
+            label="chosen team (equal weights)",
+        )
+        ax.legend(loc="lower right", fontsize=8)
     ax.set_xlabel(f"{metric} (validation)")
     ax.set_ylabel("test accuracy")
     ax.set_title(f"{metric} against test accuracy, {shown}")

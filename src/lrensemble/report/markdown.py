@@ -27,36 +27,90 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def _excluded_lines(results: dict[str, Any]) -> list[str]:
+    reasons: dict[str, list[str]] = {}
+    for e in results["excluded"]:
+        reasons.setdefault(e["reason"], []).append(f"{e['id']} ({pct(e['val_accuracy'])}%)")
+    out = []
+    for reason, names in reasons.items():
+        detail = (
+            f"validation accuracy below the floor of {pct(results['min_accuracy'])}%"
+            if reason == "below the floor"
+            else reason
+        )
+        out += [f"Not candidates for teams ({detail}): {', '.join(names)}.", ""]
+    return out
+
+
+def _chosen_lines(chosen: dict[str, Any]) -> list[str]:
+    """The chosen members by name, with their weights and temperatures."""
+    temps = chosen.get("member_temperatures") or [1.0] * chosen["size"]
+    calibrated_members = any(abs(t - 1.0) > 1e-12 for t in temps)
+    header = ["member", "weight"] + (["temperature"] if calibrated_members else [])
+    rows = [
+        [m, f"{w:.3f}"] + ([f"{t:.3f}"] if calibrated_members else [])
+        for m, w, t in zip(chosen["members"], chosen["weights"], temps, strict=True)
+    ]
+    return [
+        f"Chosen on validation by {chosen['method']} (objective: {chosen['objective']}); "
+        f"soft vote of {chosen['size']} members, then temperature {chosen['temperature']:.3f} "
+        "(fitted on validation).",
+        "",
+        _table(header, rows),
+        "",
+    ]
+
+
+def _metric_cells(row: dict[str, Any]) -> list[str]:
+    raw, cal = row["test"], row["calibrated"]["test"]
+    return [
+        pct(raw["accuracy"]),
+        num(raw["nll"]),
+        num(cal["nll"]),
+        num(raw["ece"]),
+        num(cal["ece"]),
+        num(raw["brier"]),
+        num(cal["brier"]),
+        num(row["temperature"], 3),
+    ]
+
+
 def render(results: dict[str, Any], figures: dict[str, str]) -> str:
     t2, t3 = results["table2"], results["table3"]
     best, chosen, entire = t3["best_single"], t3["chosen"], t3["entire"]
+    n_cand = len(results["candidates"])
+
+    def head(label: str, row: dict[str, Any]) -> str:
+        raw, cal = row["test"], row["calibrated"]["test"]
+        return (
+            f"- {label}: **{pct(raw['accuracy'])}** (NLL {num(raw['nll'], 3)} → "
+            f"{num(cal['nll'], 3)}, ECE {num(raw['ece'], 3)} → {num(cal['ece'], 3)})"
+        )
+
     out = [
         "# LREnsemble report",
         "",
         f"Pool `{results['pool']}`: dataset {results['dataset']}, {results['num_classes']} "
         f"classes, {len(results['members'])} members, {results['splits']['val']} validation "
-        f"and {results['splits']['test']} test samples. Teams are chosen on validation and "
-        "scored on test.",
-        "",
-        "## Headline (test accuracy, %)",
-        "",
-        f"- best single member ({best['members'][0]}): **{pct(best['test']['accuracy'])}**",
-        f"- chosen ensemble ({chosen['method']}, {chosen['size']} members): "
-        f"**{pct(chosen['test']['accuracy'])}**",
-        f"- entire ensemble ({entire['size']} members): **{pct(entire['test']['accuracy'])}**",
+        f"and {results['splits']['test']} test samples. Teams and temperatures are chosen on "
+        "validation and scored on test.",
         "",
     ]
-    reasons: dict[str, list[str]] = {}
-    for e in results["excluded"]:
-        reasons.setdefault(e["reason"], []).append(f"{e['id']} ({pct(e['val_accuracy'])}%)")
-    for reason, names in reasons.items():
-        detail = (
-            f"validation accuracy below {pct(results['min_accuracy'])}%"
-            if reason == "below the minimum accuracy"
-            else reason
-        )
-        out += [f"Not candidates for teams ({detail}): {', '.join(names)}.", ""]
-    out += ["## Table 1: the members", ""]
+    for warning in results.get("warnings", []):
+        out += [f"> **Warning.** {warning}", ""]
+    out += [
+        "## Headline (test accuracy, %; NLL and ECE raw → calibrated)",
+        "",
+        head(f"best single member ({best['members'][0]}, chosen on validation)", best),
+        head(f"chosen ensemble ({chosen['method']}, {chosen['size']} members)", chosen),
+        head(f"entire pool ({entire['size']} members)", entire),
+        "",
+        "## The chosen ensemble",
+        "",
+        *_chosen_lines(chosen),
+    ]
+    out += _excluded_lines(results)
+    out += ["## Table 1: the members (in the sweep's order)", ""]
     out.append(
         _table(
             ["member", "policy", "val acc (%)", "test acc (%)", "test NLL", "test ECE"],
@@ -73,7 +127,12 @@ def render(results: dict[str, Any], figures: dict[str, str]) -> str:
             ],
         )
     )
-    out += ["", "## Table 2: test accuracy (%) of the teams chosen on validation, by size", ""]
+    out += [
+        "",
+        f"## Table 2: test accuracy (%) of the teams chosen on validation, by size "
+        f"({n_cand} candidates)",
+        "",
+    ]
     rows = [
         [
             str(r["size"]),
@@ -84,58 +143,76 @@ def render(results: dict[str, Any], figures: dict[str, str]) -> str:
         ]
         for r in t2["rows"]
     ]
-    rows.append(["best single", pct(t2["best_single"]["test"]), "", "", ""])
-    rows.append(["entire", pct(t2["entire"]["test"]), "", "", ""])
+    rows.append(["best single (chosen on validation)", pct(t2["best_single"]["test"]), "", "", ""])
+    rows.append([f"all {n_cand} candidates", pct(t2["entire"]["test"]), "", "", ""])
     out.append(
         _table(["size", "random (mean ± std)", "brute force", "greedy", results["metric"]], rows)
     )
-    out += ["", "## Table 3: best single member, chosen ensemble, entire ensemble (test)", ""]
+    out += [
+        "",
+        "## Table 3: best single member, chosen ensemble, entire pool (test; raw and calibrated)",
+        "",
+    ]
     rows = []
     for label, row in (("best single", best), ("chosen", chosen), ("entire", entire)):
-        test = row["test"]
         rows.append(
             [
                 label,
                 str(row["size"]),
-                pct(test["accuracy"]),
-                num(test["nll"]),
-                num(test["ece"]),
-                num(test["brier"]),
+                *_metric_cells(row),
                 "-" if row["parameters"] is None else f"{row['parameters']:,}",
                 num(row["inference_seconds"], 3),
             ]
         )
     out.append(
         _table(
-            ["", "size", "accuracy (%)", "NLL", "ECE", "Brier", "parameters", "inference (s)"], rows
+            [
+                "",
+                "size",
+                "accuracy (%)",
+                "NLL",
+                "NLL (cal.)",
+                "ECE",
+                "ECE (cal.)",
+                "Brier",
+                "Brier (cal.)",
+                "temperature",
+                "parameters",
+                "inference (s)",
+            ],
+            rows,
         )
     )
-    costs = results["costs"]
-    out += ["", "## Cost (the paper's appendix D)", ""]
-    selection = costs["selection_seconds"].get(chosen["method"])
-    rows = [
-        [
-            "best single",
-            num(best["train_seconds"], 1),
-            "-",
-            num(best["inference_seconds"], 3),
-            "-" if best["parameters"] is None else f"{best['parameters']:,}",
-        ],
-        [
-            f"chosen ({chosen['method']})",
-            num(chosen["train_seconds"], 1),
-            num(selection, 3),
-            num(chosen["inference_seconds"], 3),
-            "-" if chosen["parameters"] is None else f"{chosen['parameters']:,}",
-        ],
-        [
-            "entire",
-            num(entire["train_seconds"], 1),
-            "-",
-            num(entire["inference_seconds"], 3),
-            "-" if entire["parameters"] is None else f"{entire['parameters']:,}",
-        ],
+    out += [
+        "",
+        "Calibrated: each row's soft vote scaled by its own temperature, fitted on validation "
+        "(accuracy is unchanged).",
     ]
+    if best["parameters"] is None:
+        out.append(
+            "Parameters and inference time are '-': the members have no weights in the pool."
+        )
+    elif best["inference_seconds"] is None:
+        out.append("Inference time is '-': timing was switched off for this report.")
+    out.append("")
+    costs = results["costs"]
+    out += ["## Cost (the paper's appendix D)", ""]
+    selection = costs["selection_seconds"].get(chosen["method"])
+    rows = []
+    for label, row, sel in (
+        ("best single", best, None),
+        (f"chosen ({chosen['method']})", chosen, selection),
+        ("entire", entire, None),
+    ):
+        rows.append(
+            [
+                label,
+                num(row["train_seconds"], 1),
+                num(sel, 3),
+                num(row["inference_seconds"], 3),
+                "-" if row["parameters"] is None else f"{row['parameters']:,}",
+            ]
+        )
     out.append(_table(["", "training (s)", "selection (s)", "inference (s)", "parameters"], rows))
     out += [
         "",
@@ -148,12 +225,14 @@ def render(results: dict[str, Any], figures: dict[str, str]) -> str:
     ]
     titles = {
         "lr_policies": "Figure 6: the LR policies",
-        "team_accuracy": "Figure 4: test accuracy of all teams by size",
+        "team_accuracy": "Figure 4: test accuracy of every team of the candidates, by size",
         "diversity_vs_accuracy": f"Figure 7b: {results['metric']} against test accuracy",
-        "parameter_similarity": "Figure 7a: parameter cosine similarity of the members",
+        "parameter_similarity": "Figure 7a: parameter cosine similarity of the candidates",
     }
     out += ["## Figures", ""]
     for key, title in titles.items():
         if key in figures:
             out += [f"### {title}", "", f"![{title}]({figures[key]})", ""]
+    for key, reason in results.get("omitted", {}).items():
+        out += [f"{titles[key]} is omitted: {reason}.", ""]
     return "\n".join(out) + "\n"

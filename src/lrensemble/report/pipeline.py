@@ -7,13 +7,12 @@ import os
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field
 
 from lrensemble.atomic import write_json, write_text
-from lrensemble.config import StrictModel
-from lrensemble.ensemble.teams import MAX_ENUMERATION_MEMBERS
+from lrensemble.ensemble import EnsembleConfig
 from lrensemble.pool import Pool
 from lrensemble.report import figures
 from lrensemble.report.analysis import analyze_pool
@@ -22,21 +21,6 @@ from lrensemble.schedules.base import from_spec
 from lrensemble.schedules.plot import plot_policies
 from lrensemble.tuning.config import TuneConfig, load_tune_config
 from lrensemble.tuning.runner import run_sweep
-
-
-class EnsembleConfig(StrictModel):
-    """How the report chooses its ensemble: a selection method and team size (None: the
-    method's own choice), the focal metric, the minimum validation accuracy of a candidate
-    (None: 1.5× chance), random teams per size, their seed, and how many of the best members
-    are candidates at most (every team of the candidates is enumerated)."""
-
-    method: Literal["brute_force", "greedy", "focal", "hierarchical"] = "focal"
-    size: int | None = Field(None, ge=1, le=MAX_ENUMERATION_MEMBERS)
-    metric: Literal["GD", "KW", "BD", "QS", "CK", "FK"] = "GD"
-    min_accuracy: float | None = Field(None, ge=0.0, le=1.0)
-    repeats: int = Field(10, ge=1)
-    seed: int = 0
-    max_candidates: int = Field(20, ge=3, le=MAX_ENUMERATION_MEMBERS)
 
 
 class RunConfig(TuneConfig):
@@ -60,24 +44,16 @@ def build_report(
     ensemble: EnsembleConfig | None = None,
     timing: bool = True,
 ) -> dict[str, Any]:
-    """Analyze a pool and write `out_dir/report.md`, `results.json` and the figures."""
+    """Analyze a pool and write `out_dir/report.md`, `results.json`, `chosen_ensemble.json`
+    (the chosen team, its weights and temperatures: `lrens export --team` ships it) and the
+    figures. A figure that cannot be drawn is listed in `results["omitted"]` with the reason."""
     ens = ensemble or EnsembleConfig()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     cache: dict[str, Any] = {}
-    results = analyze_pool(
-        pool_dir,
-        method=ens.method,
-        size=ens.size,
-        metric=ens.metric,
-        min_accuracy=ens.min_accuracy,
-        repeats=ens.repeats,
-        max_candidates=ens.max_candidates,
-        seed=ens.seed,
-        timing=timing,
-        cache=cache,
-    )
+    results = analyze_pool(pool_dir, ens, timing=timing, cache=cache)
     made: dict[str, str] = {}
+    omitted: dict[str, str] = {}
     policies = [from_spec(m["policy"]) for m in results["members"] if m.get("policy")]
     epochs = next((m["epochs"] for m in results["members"] if m.get("epochs")), None)
     if policies and epochs:
@@ -88,14 +64,17 @@ def build_report(
             title=f"LR policies over {epochs} epochs",
         )
         made["lr_policies"] = "fig6_lr_policies.png"
+    else:
+        omitted["lr_policies"] = "the members record no LR policy (e.g. imported predictions)"
     m = len(results["candidates"])
-    t2 = results["table2"]
+    t2, chosen = results["table2"], results["table3"]["chosen"]
     figures.team_accuracy_boxplot(
         cache["test_accuracy"],
         m,
         t2["best_single"]["test"],
         t2["entire"]["test"],
         out / "fig4_team_accuracy.png",
+        chosen=(chosen["size"], chosen["test"]["accuracy"]),
     )
     made["team_accuracy"] = "fig4_team_accuracy.png"
     figures.diversity_vs_accuracy(
@@ -104,27 +83,50 @@ def build_report(
         m,
         results["metric"],
         out / "fig7b_diversity_vs_accuracy.png",
+        chosen_mask=cache["chosen_mask"],
     )
     made["diversity_vs_accuracy"] = "fig7b_diversity_vs_accuracy.png"
     pool = Pool.open(pool_dir)
     weights = {mid: pool.member_dir(mid) / "model.safetensors" for mid in results["candidates"]}
     if figures.parameter_similarity(weights, out / "fig7a_parameter_similarity.png"):
         made["parameter_similarity"] = "fig7a_parameter_similarity.png"
+    else:
+        omitted["parameter_similarity"] = (
+            "fewer than two candidates have weights in the pool (e.g. imported predictions)"
+        )
     results["figures"] = made
+    results["omitted"] = omitted
+    write_json(out / "chosen_ensemble.json", results["chosen_ensemble"])
     write_json(out / "results.json", results)
     write_text(out / "report.md", render(results, made))
     return results
 
 
 def headline(results: dict[str, Any], report_dir: Path) -> str:
+    """One paragraph for the terminal: the three rows of Table 3 (test accuracy, then NLL and
+    ECE raw → calibrated), the chosen members, any warnings and where the report is."""
     t3 = results["table3"]
-    best, chosen, entire = t3["best_single"], t3["chosen"], t3["entire"]
-    return (
-        f"best single {pct(best['test']['accuracy'])}% ({best['members'][0]}) · "
-        f"chosen ensemble {pct(chosen['test']['accuracy'])}% ({chosen['method']}, "
-        f"{chosen['size']} members) · entire ensemble {pct(entire['test']['accuracy'])}% "
-        f"({entire['size']} members) · report {report_dir / 'report.md'}"
-    )
+
+    def row(label: str, entry: dict[str, Any]) -> str:
+        raw, cal = entry["test"], entry["calibrated"]["test"]
+        return (
+            f"{label}: test acc {pct(raw['accuracy'])}%, NLL {raw['nll']:.3f} → "
+            f"{cal['nll']:.3f}, ECE {raw['ece']:.3f} → {cal['ece']:.3f} (calibrated)"
+        )
+
+    chosen = t3["chosen"]
+    lines = [
+        row(
+            f"best single ({t3['best_single']['members'][0]}, chosen on validation)",
+            t3["best_single"],
+        ),
+        row(f"chosen ensemble ({chosen['method']}, {chosen['size']} members)", chosen),
+        row(f"entire pool ({t3['entire']['size']} members)", t3["entire"]),
+        f"chosen members: {', '.join(chosen['members'])}; temperature {chosen['temperature']:.3f}",
+        *[f"warning: {w}" for w in results.get("warnings", [])],
+        f"report: {report_dir / 'report.md'}",
+    ]
+    return "\n".join(lines)
 
 
 def run_pipeline(

@@ -65,14 +65,19 @@ class TuneConfig(TrainRun):
 def load_tune_config(
     path: str | os.PathLike[str] | None, cls: type[TuneConfig] | None = None, **overrides: Any
 ) -> TuneConfig:
-    """Read and validate a sweep config; `overrides` are `train.*` fields, `trials` and
-    `storage`. Names and parameters of data, model and every policy are checked here, before
-    anything trains."""
+    """Read and validate a sweep config; `overrides` are `train.*` fields, `trials`,
+    `storage`, `data` (a whole `[data]` table, e.g. from `--data`) and `model` (a model name,
+    replacing the `[model]` table). Names and parameters of data, model and every policy are
+    checked here, before anything trains."""
     raw = load_toml(path) if path is not None else {}
     where = str(path) if path is not None else "default config"
     if "policy" in raw:
         raise ConfigError(f"{where}: policy: a sweep takes its policies from [search].")
     raw = dict(raw)
+    if overrides.get("data") is not None:
+        raw["data"] = dict(overrides["data"])
+    if overrides.get("model") is not None:
+        raw["model"] = {"name": overrides["model"]}
     train = dict(raw.get("train", {}) or {})
     for key in ("epochs", "seed", "device"):
         if overrides.get(key) is not None:

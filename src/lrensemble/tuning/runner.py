@@ -27,6 +27,7 @@ from lrensemble.data.base import Dataset
 from lrensemble.data.registry import load_dataset
 from lrensemble.device import resolve_device
 from lrensemble.errors import ConfigError
+from lrensemble.models.fit_check import check_model_fits
 from lrensemble.pool import Pool
 from lrensemble.progress import Bars, progress_enabled
 from lrensemble.schedules.base import Policy
@@ -123,19 +124,57 @@ class Sweep:
 
     # --- set-up ----------------------------------------------------------------------------------
 
+    def _load_and_check(self) -> Dataset:
+        """Load the data and check that the model takes it, before anything is written: a
+        mistake in either leaves --out as it was."""
+        dataset = load_dataset(self.config.data["name"], **self.config.params("data"))
+        cfg = self.config
+        probe = build_model(cfg.model["name"], dataset, cfg.train.seed, **cfg.params("model"))
+        check_model_fits(
+            probe, dataset.input_shape, dataset.num_classes, f"Model {cfg.model['name']!r}"
+        )
+        return dataset
+
+    def _trained_nothing(self) -> bool:
+        """Whether the sweep in --out never started a trial (so nothing would be lost by
+        starting over with another config)."""
+        members = self.out / "pool" / "members"
+        if members.is_dir() and any(not d.name.startswith(".") for d in members.iterdir()):
+            return False
+        events = self.out / "events.jsonl"
+        return not (events.exists() and events.stat().st_size > 0)
+
+    def _start_over(self, previous: dict[str, Any]) -> None:
+        """Remove what a sweep that trained nothing left in --out (its marker, empty pool and
+        default study database), so that a corrected config can use the same --out."""
+        default = default_storage(self.out)
+        for name in ("pool", "runs"):
+            shutil.rmtree(self.out / name, ignore_errors=True)
+        if previous.get("storage") == default:
+            for suffix in ("", "-journal", "-wal", "-shm"):
+                (self.out / f"study.db{suffix}").unlink(missing_ok=True)
+        (self.out / "tune.json").unlink(missing_ok=True)
+        self.log(f"{self.out} held a sweep that trained nothing; starting over with this config")
+
     def _prepare(self) -> tuple[Dataset, Pool, optuna.Study]:
-        self.out.mkdir(parents=True, exist_ok=True)
+        dataset = self._load_and_check()
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"Cannot create the output directory {self.out} ({exc}).") from None
         fingerprint = _fingerprint(self.config)
         with claim_lock(self.out):
             marker = self.out / "tune.json"
             if marker.exists():
                 previous = json.loads(marker.read_text(encoding="utf-8"))
                 if previous.get("fingerprint") != fingerprint:
-                    raise ConfigError(
-                        f"{self.out} holds a sweep with a different config; use another --out "
-                        "or the same config."
-                    )
-            else:
+                    if not self._trained_nothing():
+                        raise ConfigError(
+                            f"{self.out} holds a sweep with a different config; use another "
+                            "--out or the same config."
+                        )
+                    self._start_over(previous)
+            if not marker.exists():
                 write_json(
                     marker,
                     {
@@ -147,7 +186,6 @@ class Sweep:
                         ),
                     },
                 )
-        dataset = load_dataset(self.config.data["name"], **self.config.params("data"))
         pool = Pool.create(
             self.out / "pool",
             {"val": dataset.y_val.numpy(), "test": dataset.y_test.numpy()},
@@ -278,6 +316,8 @@ class Sweep:
                 "epochs": cfg.train.epochs,
                 "pool": str((self.out / "pool").resolve()),
             }
+            if self.points:  # the grid's order, for reports that list members as the sweep did
+                record["point_index"] = list(self.points).index(key)
             for name, value in record.items():
                 trial.set_user_attr(name, value)
             if key in in_pool or key in {k for _, k, _ in todo}:
