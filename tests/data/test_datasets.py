@@ -16,7 +16,7 @@ from lrensemble.errors import DataError, ParameterError, UnknownNameError
 
 
 def test_registry_lists_the_datasets():
-    assert list_datasets() == ["cifar10", "cifar100", "mnist1d"]
+    assert list_datasets() == ["cifar10", "cifar100", "csv", "image_folder", "mnist1d", "npz"]
     with pytest.raises(UnknownNameError, match="Unknown dataset 'mnist'"):
         load_dataset("mnist")
 

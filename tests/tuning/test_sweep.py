@@ -328,3 +328,41 @@ def test_a_sweep_says_why_it_trains_one_member_at_a_time(tmp_path, monkeypatch):
     assert "training one member at a time: a reason" in lines
     assert not any("trials together" in line for line in lines)
     assert len(result.members) == 6
+
+
+def test_a_model_that_cannot_take_the_data_fails_before_out_is_written(tmp_path, capsys):
+    text = GRID.format(epochs=1, batch=16).replace(
+        'name = "cnn1d"\nchannels = 32', 'name = "lenet_s"'
+    )
+    out = tmp_path / "s"
+    code, _, err = run(capsys, "tune", str(write(tmp_path, text)), "--out", str(out))
+    assert code == 2 and "lenet_s" in err and "(1, 40)" in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_a_sweep_that_trained_nothing_leaves_out_reusable(tmp_path, capsys, monkeypatch):
+    import lrensemble.tuning.runner as runner
+
+    one = GRID.format(epochs=1, batch=16).split("policies = [")[0] + (
+        'policies = [\n  { name = "onecycle", max_lr = 0.1 },\n]\n'
+    )
+    out = tmp_path / "s"
+
+    def broken(self, study):  # a failure after the marker, before any trial starts
+        raise runner.ConfigError("the storage went away.")
+
+    monkeypatch.setattr(runner.Sweep, "_queue_missing_points", broken)
+    code, _, err = run(capsys, "tune", str(write(tmp_path, one)), "--out", str(out))
+    assert code == 2 and (out / "tune.json").exists()
+    monkeypatch.undo()
+    fixed = write(tmp_path, one.replace("max_lr = 0.1", "max_lr = 0.2"), "fixed.toml")
+    code, stdout, err = run(capsys, "tune", str(fixed), "--out", str(out))
+    assert code == 0, err
+    assert "trained nothing; starting over" in stdout
+    assert (
+        Pool.open(out / "pool").member_ids() == ["onecycle-0.2-9e4855"]
+        or len(Pool.open(out / "pool").member_ids()) == 1
+    )
+    # once a member exists, another config is refused as before
+    code, _, err = run(capsys, "tune", str(write(tmp_path, one, "again.toml")), "--out", str(out))
+    assert code == 2 and "different config" in err

@@ -1,17 +1,33 @@
-"""Pools and ensembles: `lrens pool import|show`, `lrens select`, `lrens evaluate`."""
+"""Pools and ensembles: `lrens pool import|show`, `lrens select`, `lrens evaluate`.
+
+`lrens select` decides through `choose_ensemble`, as `lrens run`, `report` and `export` do (the
+same candidate floor, objective and temperature scaling); docs/cli.md describes every option
+and JSON field.
+"""
 
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
 import typer
+from rich import box
+from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from lrensemble.cli.app import JsonOption, app, out, pool_app
-from lrensemble.errors import ParameterError
+from lrensemble.ensemble import DEFAULT_METHOD, OBJECTIVES, ChosenEnsemble, EnsembleConfig
+from lrensemble.errors import ConfigError, ParameterError
+
+ENSEMBLE_DEFAULTS = EnsembleConfig()
+METRIC_KEYS = {"acc": "accuracy", "nll": "nll", "ece": "ece", "brier": "brier"}
+# Fields of selection details whose values are member indices (of the candidates).
+INDEX_FIELDS = ("members", "order", "picks", "teams")
 
 
 def _json(obj: Any) -> str:
@@ -35,8 +51,23 @@ def _parse_labels(items: list[str]) -> dict[str, str]:
     return labels
 
 
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"
+def _fmt(value: float | None, digits: int = 4) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _warn(lines: Sequence[str]) -> None:
+    """Warnings on stderr, one line each, so that --json output stays clean."""
+    err = Console(stderr=True, soft_wrap=True)
+    for line in lines:
+        err.print(Text.assemble(("warning: ", "bold yellow"), (line, "yellow")), highlight=False)
+
+
+def _table(*headers: str) -> Table:
+    """A compact table: a rule under the header, no borders."""
+    return Table(*headers, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+
+
+# --- lrens pool import / show ----------------------------------------------------------------
 
 
 @pool_app.command("import")
@@ -63,64 +94,162 @@ def pool_import(
     out.print(f"pool {pool}: {len(ids)} members, splits {', '.join(result.splits)}")
 
 
-@pool_app.command("show")
-def pool_show(
-    pool: Annotated[Path, typer.Argument(help="Pool directory.")],
-    as_json: JsonOption = False,
-) -> None:
-    """The members of a pool with how they were made, their status and accuracy per split."""
+def _member_rows(pool: Any) -> list[dict[str, Any]]:
+    """Every member (complete or not) with its method, policy, status and metrics per split."""
     from lrensemble.ensemble import member_metrics
-    from lrensemble.pool import Pool
 
-    p = Pool.open(pool)
-    complete = p.member_ids()
+    complete = pool.member_ids()
     metrics: dict[str, dict[str, dict[str, float]]] = {m: {} for m in complete}
-    for split in p.splits:
-        if complete:
-            for member, row in zip(
-                complete, member_metrics(p.probs(split), p.labels(split)), strict=True
-            ):
-                metrics[member][split] = row
+    for split in pool.splits if complete else []:
+        rows = member_metrics(pool.probs(split), pool.labels(split))
+        for member, row in zip(complete, rows, strict=True):
+            metrics[member][split] = row
     rows = []
-    for member in p.member_ids(status=None):
-        record = p.member(member)
-        policy = record.get("policy") or {}
+    for member in pool.member_ids(status=None):
+        record = pool.member(member)
         rows.append(
             {
                 "id": member,
                 "method": record.get("method", "-"),
-                "policy": policy,
+                "policy": record.get("policy") or {},
                 "status": record.get("status", "complete"),
                 "metrics": metrics.get(member, {}),
             }
         )
+    return rows
+
+
+def sort_keys(splits: Sequence[str]) -> list[str]:
+    """Valid `--sort` keys: `id` and `<split>_<metric>` for every split and metric."""
+    return ["id", *[f"{s}_{k}" for s in splits for k in METRIC_KEYS]]
+
+
+def _sort_rows(rows: list[dict[str, Any]], key: str, splits: Sequence[str]) -> list[dict]:
+    """Rows ordered by `key`: ids alphabetically, accuracy descending, NLL, ECE and Brier
+    ascending; members without metrics last, ties by id."""
+    valid = sort_keys(splits)
+    if key not in valid:
+        raise ParameterError(f"Unknown sort key {key!r}; use one of {', '.join(valid)}.")
+    if key == "id":
+        return sorted(rows, key=lambda r: r["id"])
+    split, _, short = key.rpartition("_")
+    metric, sign = METRIC_KEYS[short], -1.0 if short == "acc" else 1.0
+
+    def order(row: dict[str, Any]) -> tuple[bool, float, str]:
+        value = row["metrics"].get(split, {}).get(metric)
+        return (value is None, 0.0 if value is None else sign * value, row["id"])
+
+    return sorted(rows, key=order)
+
+
+def _policy_label(policy: dict[str, Any]) -> str:
+    """`onecycle 0.1`: the policy's name and peak LR."""
+    if not policy:
+        return "-"
+    lr = policy.get("max_lr")
+    return str(policy.get("name", "?")) + ("" if lr is None else f" {lr:g}")
+
+
+def _policy_in_id(member: str, policy: dict[str, Any]) -> bool:
+    """Whether the id already names the policy, as sweep ids do (`onecycle-0.1-3fa2c1`)."""
+    if not policy:
+        return True
+    lr = policy.get("max_lr")
+    head = str(policy.get("name", "")) + ("" if lr is None else f"-{lr:.3g}")
+    return member.startswith(head)
+
+
+def _pool_table(
+    rows: list[dict[str, Any]], splits: Sequence[str], extra: Sequence[str], gap: int
+) -> Table:
+    """The members: ids never cut, the `extra` columns (method, policy, status), and per split
+    accuracy (%), NLL and ECE; columns `gap` + 1 characters apart."""
+    widest = max((len(r["id"]) for r in rows), default=6)
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        show_edge=False,
+        collapse_padding=True,
+        padding=(0, gap),
+    )
+    table.add_column("member", no_wrap=True, min_width=widest)
+    for column in ("method", "policy", "status"):
+        if column in extra:
+            table.add_column(column, no_wrap=True)
+    for split in splits:
+        for head in ("acc%", "nll", "ece"):
+            table.add_column(f"{split}\n{head}", justify="right", no_wrap=True)
+    for row in rows:
+        cells = [row["id"]]
+        cells += [row["method"]] if "method" in extra else []
+        cells += [_policy_label(row["policy"])] if "policy" in extra else []
+        cells += [row["status"]] if "status" in extra else []
+        for split in splits:
+            m = row["metrics"].get(split, {})
+            acc = m.get("accuracy")
+            cells += [
+                _fmt(None if acc is None else 100 * acc, 2),
+                _fmt(m.get("nll"), 3),
+                _fmt(m.get("ece"), 3),
+            ]
+        table.add_row(*cells)
+    return table
+
+
+def _fitting_pool_table(rows: list[dict[str, Any]], splits: Sequence[str]) -> Table:
+    """The richest pool table that fits the terminal. Status (some member is not complete),
+    method (the pool mixes methods) and policy (the ids do not name it) are shown when they
+    tell something, and dropped in the reverse order, then the gaps narrow, until the table
+    fits; ids are never cut (--json has every field)."""
+    extra = [
+        column
+        for column, telling in (
+            ("status", any(r["status"] != "complete" for r in rows)),
+            ("method", len({r["method"] for r in rows}) > 1),
+            ("policy", not all(_policy_in_id(r["id"], r["policy"]) for r in rows)),
+        )
+        if telling
+    ]
+    wide = out.options.update_width(10_000)
+    for kept in range(len(extra), -1, -1):
+        for gap in (1, 0):
+            table = _pool_table(rows, splits, extra[:kept], gap)
+            if out.measure(table, options=wide).maximum <= out.width:
+                return table
+    return table  # even the narrowest is too wide: ids stay whole, numbers are cut
+
+
+@pool_app.command("show")
+def pool_show(
+    pool: Annotated[Path, typer.Argument(help="Pool directory.")],
+    sort: Annotated[
+        str,
+        typer.Option(
+            "--sort",
+            help="id, or <split>_<metric> (acc, nll, ece, brier), e.g. val_acc (best first).",
+        ),
+    ] = "id",
+    as_json: JsonOption = False,
+) -> None:
+    """The members of a pool: how they were made, their status, accuracy, NLL and ECE."""
+    from lrensemble.pool import Pool
+
+    p = Pool.open(pool)
+    rows = _sort_rows(_member_rows(p), sort, p.splits)
     if as_json:
         typer.echo(_json({"pool": str(pool), "info": p.info, "members": rows}))
         return
-    table = Table(
-        "member",
-        "method",
-        "policy",
-        "status",
-        *[f"{s} acc" for s in p.splits],
-        *[f"{s} nll" for s in p.splits],
-    )
-    for row in rows:
-        pol = row["policy"]
-        label = pol.get("name", "-") + (f" {pol['max_lr']:g}" if "max_lr" in pol else "")
-        table.add_row(
-            row["id"],
-            row["method"],
-            label,
-            row["status"],
-            *[_fmt(row["metrics"].get(s, {}).get("accuracy")) for s in p.splits],
-            *[_fmt(row["metrics"].get(s, {}).get("nll")) for s in p.splits],
-        )
-    out.print(table)
+    if not rows:
+        out.print(f"pool {pool}: no members yet")
+        return
+    out.print(_fitting_pool_table(rows, p.splits))
+
+
+# --- lrens select ------------------------------------------------------------------------------
 
 
 def _team(pool: Any, members: str | None) -> tuple[list[str], list[int]]:
-    ids = pool.member_ids()
+    ids = pool.ordered_member_ids()
     if members is None:
         return ids, list(range(len(ids)))
     wanted = [m.strip() for m in members.split(",") if m.strip()]
@@ -132,64 +261,301 @@ def _team(pool: Any, members: str | None) -> tuple[list[str], list[int]]:
     return wanted, [ids.index(m) for m in wanted]
 
 
+def ensemble_config(method: str, **given: Any) -> EnsembleConfig:
+    """An `EnsembleConfig` from the options given (None: its default); a bad value is one
+    sentence naming the option."""
+    fields = {k: v for k, v in given.items() if v is not None}
+    if method != "random":
+        fields["method"] = method
+    try:
+        return EnsembleConfig(**fields)
+    except ConfigError as exc:
+        option = "--" + str(exc.location[0]).replace("_", "-") if exc.location else "option"
+        raise ParameterError(f"{option}: {exc.detail}.") from None
+
+
+def ids_in_details(details: Any, ids: Sequence[str], key: str = "") -> Any:
+    """`details` with every member index (in `INDEX_FIELDS`, at any depth) replaced by the
+    member's id."""
+    if isinstance(details, dict):
+        return {k: ids_in_details(v, ids, str(k)) for k, v in details.items()}
+    if key in INDEX_FIELDS and isinstance(details, (list, tuple)):
+        return [
+            ids[int(v)] if isinstance(v, (int, np.integer)) else ids_in_details(v, ids, key)
+            for v in details
+        ]
+    return details
+
+
+def _check_method(method: str, parity: bool) -> None:
+    from lrensemble.ensemble import list_selectors
+
+    if method not in list_selectors():
+        raise ParameterError(
+            f"Unknown selection method {method!r}; use one of {', '.join(list_selectors())}."
+        )
+    if parity and method != "focal":
+        raise ParameterError("--parity applies to --method focal only.")
+
+
+def _choose(
+    probs: np.ndarray,
+    labels: np.ndarray,
+    ids: list[str],
+    cfg: EnsembleConfig,
+    method: str,
+    parity: bool,
+) -> ChosenEnsemble:
+    """The chosen ensemble, with details in member ids, warning when the floor leaves fewer
+    candidates than --size asks for."""
+    from lrensemble.ensemble import choose_ensemble
+
+    if method == "random" or parity:
+        chosen = _choose_by_select(probs, labels, ids, cfg, method)
+    else:
+        chosen = choose_ensemble(probs, labels, ids, cfg, max_candidates=cfg.max_candidates)
+    chosen.details = ids_in_details(chosen.details, chosen.candidates)
+    if cfg.size is not None and len(chosen.candidates) < cfg.size:
+        chosen.warnings.append(
+            f"Only {len(chosen.candidates)} members reach the candidate floor "
+            f"{chosen.floor:.4f}, so the team has {chosen.size} members instead of {cfg.size}; "
+            "lower --min-accuracy or --min-relative-accuracy for larger teams."
+        )
+    return chosen
+
+
+def _choose_by_select(
+    probs: np.ndarray, labels: np.ndarray, ids: list[str], cfg: EnsembleConfig, method: str
+) -> ChosenEnsemble:
+    """`random` and focal `--parity`, which `EnsembleConfig` does not offer: `select` draws the
+    team among the candidates `choose_ensemble` finds (same floor and cap), and
+    `choose_ensemble` calibrates it as a given team. Details keep candidate indices."""
+    from lrensemble.ensemble import choose_ensemble, select
+
+    cheap = {"method": "greedy", "size": 1, "calibrate": False, "calibrate_members": False}
+    base = choose_ensemble(
+        probs, labels, ids, cfg.model_copy(update=cheap), max_candidates=cfg.max_candidates
+    )
+    rows = [ids.index(m) for m in base.candidates]
+    options: dict[str, Any] = (
+        {"seed": cfg.seed}
+        if method == "random"
+        else {"parity": True, "metric": cfg.metric, "objective": cfg.objective}
+    )
+    sel = select(method, probs[rows], labels, size=cfg.size, **options)
+    team = [base.candidates[j] for j in sel.members]
+    chosen = choose_ensemble(probs, labels, ids, cfg, members=team, weights=sel.weights)
+    chosen.method = method
+    chosen.candidates, chosen.excluded = base.candidates, base.excluded
+    chosen.floor, chosen.warnings = base.floor, base.warnings + chosen.warnings
+    chosen.details = {**options, **sel.details}
+    return chosen
+
+
+def _split_metrics(pool: Any, chosen: ChosenEnsemble) -> dict[str, dict[str, dict[str, float]]]:
+    """Raw (plain weighted mean) and calibrated metrics of the chosen ensemble per split."""
+    from lrensemble.ensemble import prediction_metrics
+
+    metrics = {}
+    for split in pool.splits:
+        probs, labels = pool.probs(split, chosen.members), pool.labels(split)
+        metrics[split] = {
+            "raw": prediction_metrics(chosen.combine(probs, calibrated=False), labels),
+            "calibrated": prediction_metrics(chosen.combine(probs), labels),
+        }
+    return metrics
+
+
+def _print_choice(report: dict[str, Any], n_pool: int, calibrate: bool) -> None:
+    """The chosen members and weights, the temperature, the exclusions and a metrics table per
+    split."""
+    out.print(
+        f"{report['method']} chose {len(report['members'])} of {n_pool} members on "
+        f"{report['selected_on']} (objective {report['objective']}; "
+        f"{len(report['candidates'])} candidates at or above {report['floor']:.4f} accuracy)"
+    )
+    member_temps = any(t != 1.0 for t in report["member_temperatures"])
+    team = _table()
+    team.add_column("member", no_wrap=True)
+    team.add_column("weight", justify="right")
+    if member_temps:
+        team.add_column("temperature", justify="right")
+    for i, member in enumerate(report["members"]):
+        temp = [f"{report['member_temperatures'][i]:.3f}"] if member_temps else []
+        team.add_row(member, f"{report['weights'][i]:.3f}", *temp)
+    out.print(team)
+    if calibrate:
+        out.print(f"temperature {report['temperature']:.3f} (fitted on {report['selected_on']})")
+    else:
+        out.print("no temperature scaling (--no-calibrate)")
+    reasons: dict[str, list[str]] = {}
+    for row in report["excluded"]:
+        reasons.setdefault(row["reason"], []).append(row["id"])
+    for reason, members in reasons.items():
+        out.print(f"excluded ({reason}): {', '.join(members)}")
+    for split, rows in report["metrics"].items():
+        table = _table(split, "accuracy", "nll", "ece", "brier")
+        for kind, row in rows.items():
+            table.add_row(kind, *[_fmt(row[k]) for k in ("accuracy", "nll", "ece", "brier")])
+        out.print(table)
+
+
 @app.command("select")
 def select_command(
     pool: Annotated[Path, typer.Argument(help="Pool directory.")],
     method: Annotated[
-        str, typer.Option(help="random, brute_force, greedy, focal or hierarchical.")
-    ] = "greedy",
+        str,
+        typer.Option(help="brute_force, greedy, focal, hierarchical, or random (a baseline)."),
+    ] = DEFAULT_METHOD,
     size: Annotated[int | None, typer.Option(help="Team size (default: free choice).")] = None,
+    objective: Annotated[
+        str | None,
+        typer.Option(
+            help=f"{' or '.join(OBJECTIVES)}: what the choice maximizes on the selection split "
+            f"(default {ENSEMBLE_DEFAULTS.objective})."
+        ),
+    ] = None,
     metric: Annotated[
-        str, typer.Option(help="Focal diversity metric (focal, hierarchical).")
-    ] = "GD",
-    split: Annotated[str, typer.Option(help="Split to select on.")] = "val",
-    seed: Annotated[int, typer.Option(help="Seed of random selection.")] = 0,
+        str | None,
+        typer.Option(help=f"Focal diversity metric (default {ENSEMBLE_DEFAULTS.metric})."),
+    ] = None,
+    min_accuracy: Annotated[
+        float | None, typer.Option(help="Candidate floor: an absolute selection accuracy.")
+    ] = None,
+    min_relative_accuracy: Annotated[
+        float | None,
+        typer.Option(
+            help="Candidate floor: a fraction of the best member's accuracy "
+            f"(default {ENSEMBLE_DEFAULTS.min_relative_accuracy:g}; the higher floor applies)."
+        ),
+    ] = None,
+    max_candidates: Annotated[
+        int | None,
+        typer.Option(
+            help=f"At most this many of the best members (default "
+            f"{ENSEMBLE_DEFAULTS.max_candidates})."
+        ),
+    ] = None,
+    calibrate: Annotated[
+        bool | None,
+        typer.Option(
+            "--calibrate/--no-calibrate",
+            help="Fit a temperature of the ensemble's soft vote (default on).",
+        ),
+    ] = None,
+    calibrate_members: Annotated[
+        bool | None,
+        typer.Option(
+            "--calibrate-members/--no-calibrate-members",
+            help="Fit a temperature per member before averaging (default off).",
+        ),
+    ] = None,
+    split: Annotated[str, typer.Option(help="Split to select and calibrate on.")] = "val",
+    seed: Annotated[int | None, typer.Option(help="Seed of --method random (default 0).")] = None,
     parity: Annotated[
-        bool, typer.Option(help="Focal: score teams as EnsembleBench's scripts do.")
+        bool, typer.Option("--parity", help="Focal: score teams as EnsembleBench's scripts do.")
     ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Choose a team on the validation split and report it on every split."""
-    from lrensemble.ensemble import select, team_metrics
+    """Choose an ensemble on the validation split, calibrate it, and report it on every split."""
     from lrensemble.pool import Pool
 
+    _check_method(method, parity)
+    cfg = ensemble_config(
+        method,
+        size=size,
+        objective=objective,
+        metric=metric,
+        min_accuracy=min_accuracy,
+        min_relative_accuracy=min_relative_accuracy,
+        max_candidates=max_candidates,
+        calibrate=calibrate,
+        calibrate_members=calibrate_members,
+        seed=seed,
+    )
     p = Pool.open(pool)
-    ids = p.member_ids()
-    options: dict[str, Any] = {}
-    if method in ("focal", "hierarchical"):
-        options["metric"] = metric
-    if method == "random":
-        options["seed"] = seed
-    if parity:
-        if method != "focal":
-            raise ParameterError("--parity applies to --method focal only.")
-        options["parity"] = True
-    result = select(method, p.probs(split), p.labels(split), size=size, **options)
-    chosen = [ids[i] for i in result.members]
+    ids = p.ordered_member_ids()
+    if size is not None and size > len(ids):
+        raise ParameterError(
+            f"--size {size}: the team size cannot exceed the pool's {len(ids)} complete members."
+        )
+    probs, labels = p.probs(split), p.labels(split)
+    best = float((probs.argmax(axis=2) == labels).mean(axis=1).max())
+    if cfg.min_accuracy is not None and cfg.min_accuracy > best:
+        raise ParameterError(
+            f"--min-accuracy {cfg.min_accuracy:g} is above the best member's {split} accuracy "
+            f"{best:.4f}, so no member would be a candidate."
+        )
+    chosen = _choose(probs, labels, ids, cfg, method, parity)
     report = {
-        "method": method,
+        "method": chosen.method,
+        "objective": chosen.objective,
         "selected_on": split,
-        "members": chosen,
-        "weights": list(result.weights),
-        "score": result.score,
-        "metrics": {
-            s: team_metrics(p.probs(s, chosen), p.labels(s), weights=result.weights)
-            for s in p.splits
-        },
-        "details": result.details,
+        "members": chosen.members,
+        "weights": chosen.weights,
+        "temperature": chosen.temperature,
+        "member_temperatures": chosen.member_temperatures,
+        "candidates": chosen.candidates,
+        "excluded": chosen.excluded,
+        "floor": chosen.floor,
+        "warnings": chosen.warnings,
+        "metrics": _split_metrics(p, chosen),
+        "details": chosen.details,
     }
+    _warn(chosen.warnings)
     if as_json:
         typer.echo(_json(report))
         return
-    out.print(
-        f"{method} selected {len(chosen)} of {len(ids)} members on {split}: "
-        + ", ".join(f"{m} ({w:.2f})" for m, w in zip(chosen, result.weights, strict=True))
-    )
-    _metrics_table(report["metrics"])
+    _print_choice(report, len(ids), cfg.calibrate)
+
+
+# --- lrens evaluate ------------------------------------------------------------------------------
+
+
+def parse_weights(text: str, count: int) -> list[float]:
+    """`--weights 0.5,0.25,0.25`: one non-negative number per member, normalized to sum 1."""
+    from lrensemble.ensemble.checks import check_weights
+
+    values = []
+    for part in text.split(","):
+        try:
+            values.append(float(part))
+        except ValueError:
+            raise ParameterError(
+                f"--weights takes numbers separated by commas, got {part.strip()!r}."
+            ) from None
+    if len(values) != count:
+        raise ParameterError(
+            f"--weights has {len(values)} number{'s' * (len(values) != 1)} for a team of "
+            f"{count} members; give one per member, in --members order."
+        )
+    try:
+        return [float(w) for w in check_weights(values, count)]
+    except ParameterError:
+        raise ParameterError("--weights must be finite, non-negative and not all zero.") from None
+
+
+def _team_metrics(
+    probs: np.ndarray,
+    labels: np.ndarray,
+    weights: list[float] | None,
+    voting: str,
+    temperature: float | None,
+) -> dict[str, float]:
+    """Metrics of the team's vote; a temperature rescales its soft vote (NLL, ECE, Brier; the
+    argmax, hence accuracy, never changes)."""
+    from lrensemble.ensemble import apply_temperature, prediction_metrics, soft_vote, team_metrics
+
+    metrics = team_metrics(probs, labels, weights=weights, voting=voting)
+    if temperature is not None:
+        scaled = apply_temperature(soft_vote(probs, weights=weights), temperature)
+        scaled_metrics = prediction_metrics(scaled, labels)
+        metrics.update({k: v for k, v in scaled_metrics.items() if k != "accuracy"})
+    return metrics
 
 
 def _metrics_table(metrics: dict[str, dict[str, float]]) -> None:
-    table = Table("split", "accuracy", "nll", "ece", "brier")
+    table = _table("split", "accuracy", "nll", "ece", "brier")
     for split, row in metrics.items():
         table.add_row(split, *[_fmt(row[k]) for k in ("accuracy", "nll", "ece", "brier")])
     out.print(table)
@@ -202,19 +568,33 @@ def evaluate_command(
         str | None,
         typer.Option(help="Comma-separated member ids (default: every complete member)."),
     ] = None,
+    weights: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated weights, one per member (normalized to sum 1)."),
+    ] = None,
+    temperature: Annotated[
+        float | None, typer.Option(help="Temperature of the team's soft vote (default none).")
+    ] = None,
     voting: Annotated[str, typer.Option(help="soft or plurality.")] = "soft",
     as_json: JsonOption = False,
 ) -> None:
     """Metrics (accuracy, NLL, ECE, Brier) of a team's consensus and of its members."""
-    from lrensemble.ensemble import member_metrics, team_metrics
+    from lrensemble.ensemble import member_metrics
     from lrensemble.pool import Pool
 
+    if temperature is not None and not (math.isfinite(temperature) and temperature > 0):
+        raise ParameterError(f"--temperature must be a positive number, got {temperature:g}.")
     p = Pool.open(pool)
     ids, _ = _team(p, members)
+    w = None if weights is None else parse_weights(weights, len(ids))
     report = {
         "members": ids,
+        "weights": w if w is not None else [1.0 / len(ids)] * len(ids),
+        "temperature": temperature,
         "voting": voting,
-        "team": {s: team_metrics(p.probs(s, ids), p.labels(s), voting=voting) for s in p.splits},
+        "team": {
+            s: _team_metrics(p.probs(s, ids), p.labels(s), w, voting, temperature) for s in p.splits
+        },
         "per_member": {
             s: dict(zip(ids, member_metrics(p.probs(s, ids), p.labels(s)), strict=True))
             for s in p.splits
@@ -223,9 +603,16 @@ def evaluate_command(
     if as_json:
         typer.echo(_json(report))
         return
-    out.print(f"team of {len(ids)} members, {voting} voting")
+    scaled = "" if temperature is None else f", temperature {temperature:g}"
+    weighted = "" if w is None else "weighted "
+    out.print(f"team of {len(ids)} members, {weighted}{voting} voting{scaled}")
     _metrics_table(report["team"])
-    table = Table("member", *[f"{s} acc" for s in p.splits])
-    for m in ids:
-        table.add_row(m, *[_fmt(report["per_member"][s][m]["accuracy"]) for s in p.splits])
+    table = _table()
+    table.add_column("member", no_wrap=True)
+    for header in ("weight", *[f"{s} acc" for s in p.splits]):
+        table.add_column(header, justify="right")
+    for m, wm in zip(ids, report["weights"], strict=True):
+        table.add_row(
+            m, f"{wm:.3f}", *[_fmt(report["per_member"][s][m]["accuracy"]) for s in p.splits]
+        )
     out.print(table)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -17,6 +17,10 @@ from lrensemble.cli.app import (
     policies_app,
     registry_table,
 )
+from lrensemble.errors import LREnsembleError, ParameterError
+
+if TYPE_CHECKING:
+    from lrensemble.schedules import Policy
 
 
 @policies_app.command("list")
@@ -46,27 +50,99 @@ def policies_grid(
     out.print(table)
 
 
+def _grid_policies(name: str, scale: float | None) -> tuple[list[Policy], str]:
+    """A named grid's policies and the plot title."""
+    from lrensemble.schedules import grid
+
+    scale = 1.0 if scale is None else scale
+    return grid(name, scale), f"{name} (scale {scale:g})"
+
+
+def _config_policies(config: Path) -> tuple[list[Policy], str, float]:
+    """The policies a sweep (or run) config trains, its title and its epochs: a grid search's
+    points; random and TPE searches draw theirs during the sweep."""
+    from lrensemble.report import load_run_config
+    from lrensemble.tuning import grid_points
+
+    cfg = load_run_config(config)
+    if cfg.search.method != "grid":
+        raise ParameterError(
+            f"{config}: a {cfg.search.method} search draws its policies during the sweep, so "
+            "they are known only afterwards; plot them with --pool SWEEP_DIR/pool."
+        )
+    policies = list(grid_points(cfg.search).values())
+    return policies, f"{config.name}: {len(policies)} policies", float(cfg.train.epochs)
+
+
+def _pool_policies(pool: Path) -> tuple[list[Policy], str, float | None]:
+    """The distinct policies recorded by a pool's members, its title, and the members' epochs
+    (the longest, when they differ)."""
+    from lrensemble.pool import Pool
+    from lrensemble.schedules import from_spec
+
+    p = Pool.open(pool)
+    records = [p.member(m) for m in p.member_ids(status=None)]
+    policies: list[Policy] = []
+    for record in (r for r in records if r.get("policy")):
+        try:
+            policies.append(from_spec(record["policy"]))
+        except LREnsembleError as exc:
+            raise ParameterError(f"Member {record.get('id')} of {pool}: {exc}") from None
+    policies = list(dict.fromkeys(policies))
+    if not policies:
+        raise ParameterError(
+            f"The members of {pool} record no LR policy (e.g. imported predictions); "
+            "nothing to plot."
+        )
+    epochs = [float(r["epochs"]) for r in records if r.get("policy") and r.get("epochs")]
+    return policies, f"{pool}: {len(policies)} policies", max(epochs, default=None)
+
+
 @policies_app.command("plot")
 def policies_plot(
     output: Annotated[Path, typer.Option("--out", "-o", help="PNG file to write.")] = Path(
         "lr_policies.png"
     ),
-    grid_name: Annotated[str, typer.Option("--grid", help="Grid to draw.")] = "table1",
-    scale: Annotated[float, typer.Option(help="Multiply every LR by this factor.")] = 1.0,
-    epochs: Annotated[float, typer.Option(help="Total epochs T of the x-axis.")] = 200,
+    grid_name: Annotated[
+        str | None, typer.Option("--grid", help="Named grid to draw (default table1).")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="Sweep config: draw its grid's policies.")
+    ] = None,
+    pool: Annotated[
+        Path | None, typer.Option("--pool", help="Pool: draw its members' recorded policies.")
+    ] = None,
+    scale: Annotated[
+        float | None, typer.Option(help="--grid: multiply every LR by this factor (default 1).")
+    ] = None,
+    epochs: Annotated[
+        float | None,
+        typer.Option(help="Total epochs T of the x-axis (default: the config's or members'; 200)."),
+    ] = None,
 ) -> None:
-    """Draw the LR curves of a grid, one panel per policy (the paper's Figure 6)."""
-    from lrensemble.errors import ParameterError
-    from lrensemble.schedules import grid, plot_policies
+    """Draw LR curves, one panel per policy (the paper's Figure 6): a named grid (--grid, the
+    default), a sweep config's grid (--config) or the policies a pool's members used (--pool)."""
+    from lrensemble.schedules import plot_policies
 
-    if epochs <= 0:
+    sources = (("--grid", grid_name), ("--config", config), ("--pool", pool))
+    given = [name for name, value in sources if value is not None]
+    if len(given) > 1:
+        raise ParameterError(f"Give one of --grid, --config or --pool, not {' and '.join(given)}.")
+    if scale is not None and (config or pool):
+        raise ParameterError(
+            "--scale applies to --grid only: a config has its own search.scale, a pool its LRs."
+        )
+    if epochs is not None and epochs <= 0:
         raise ParameterError(f"--epochs must be positive, got {epochs:g}.")
-    path = plot_policies(
-        grid(grid_name, scale),
-        output,
-        epochs=epochs,
-        title=f"{grid_name} (scale {scale:g}, T = {epochs:g} epochs)",
-    )
+    default_epochs: float | None = 200.0
+    if config is not None:
+        policies, title, default_epochs = _config_policies(config)
+    elif pool is not None:
+        policies, title, default_epochs = _pool_policies(pool)
+    else:
+        policies, title = _grid_policies(grid_name or "table1", scale)
+    total = epochs or default_epochs or 200.0
+    path = plot_policies(policies, output, epochs=total, title=f"{title}, T = {total:g} epochs")
     typer.echo(f"wrote {path}")
 
 

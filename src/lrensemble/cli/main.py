@@ -13,7 +13,7 @@ from lrensemble.cli.app import app
 from lrensemble.errors import LREnsembleError
 
 # Importing a command module registers its commands; this order is the order of `lrens --help`.
-COMMAND_MODULES = ("report", "tune", "train", "ensemble", "listing")
+COMMAND_MODULES = ("report", "tune", "train", "ensemble", "export", "listing")
 for _name in COMMAND_MODULES:
     importlib.import_module(f"lrensemble.cli.{_name}_commands")
 

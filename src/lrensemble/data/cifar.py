@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from lrensemble.data.base import Dataset, from_arrays
+from lrensemble.data.normalize import Normalization
 from lrensemble.data.registry import register_dataset
 from lrensemble.errors import DataError
 from lrensemble.paths import data_dir
@@ -152,18 +153,19 @@ def read_cifar(classes: int, root: str | Path | None = None) -> dict[str, np.nda
     return {"x": x_train, "y": y_train, "x_test": parts[-1][0], "y_test": parts[-1][1]}
 
 
-def _normalize(x: np.ndarray, classes: int) -> np.ndarray:
-    mean = np.asarray(MEAN[classes], dtype=np.float32)[:, None, None]
-    std = np.asarray(STD[classes], dtype=np.float32)[:, None, None]
-    return (x.astype(np.float32) / 255.0 - mean) / std
+def cifar_normalization(classes: int) -> Normalization:
+    """The fixed transform of CIFAR inputs: 8-bit pixels scaled to [0, 1], then standardized
+    with the usual per-channel statistics of the training set."""
+    return Normalization("channel", 1 / 255, MEAN[classes], STD[classes], (3, 32, 32))
 
 
 def _load(classes: int, root: str | None, val_fraction: float, seed: int) -> Dataset:
     raw = read_cifar(classes, root)
+    norm = cifar_normalization(classes)
     ds = from_arrays(
-        _normalize(raw["x"], classes),
+        norm.apply(raw["x"]),
         raw["y"],
-        _normalize(raw["x_test"], classes),
+        norm.apply(raw["x_test"]),
         raw["y_test"],
         num_classes=classes,
         val_fraction=val_fraction,
@@ -171,7 +173,9 @@ def _load(classes: int, root: str | None, val_fraction: float, seed: int) -> Dat
         name=f"cifar{classes}",
         image=True,
     )
-    ds.info.update({"val_fraction": val_fraction, "split_seed": seed})
+    ds.info.update(
+        {"val_fraction": val_fraction, "split_seed": seed, "normalization": norm.to_dict()}
+    )
     return ds
 
 

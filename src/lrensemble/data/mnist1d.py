@@ -10,6 +10,7 @@ import numpy as np
 
 from lrensemble.atomic import write_with
 from lrensemble.data.base import Dataset, from_arrays
+from lrensemble.data.normalize import Normalization
 from lrensemble.data.registry import register_dataset
 from lrensemble.errors import DataError
 from lrensemble.paths import cache_dir
@@ -73,5 +74,9 @@ def load_mnist1d(*, val_fraction: float = 0.1, seed: int = 0) -> Dataset:
         name="mnist1d",
         image=False,
     )
-    ds.info.update({"val_fraction": val_fraction, "split_seed": seed})
+    # The signals are used as generated: the recorded transform is the identity on (1, 40).
+    norm = Normalization("none", 1.0, (), (), (1, 40))
+    ds.info.update(
+        {"val_fraction": val_fraction, "split_seed": seed, "normalization": norm.to_dict()}
+    )
     return ds

@@ -7,7 +7,8 @@ which members form the chosen ensemble, so they all agree:
    focal metrics, because it fails where others succeed);
 2. optionally, a temperature per candidate fitted on validation (`calibrate_members`), before
    averaging;
-3. a team, by `method` under `objective` (accuracy with NLL breaking ties, or NLL);
+3. a team, by `method` under `objective` (validation NLL, the default, with accuracy breaking
+   ties; or accuracy with NLL breaking ties);
 4. a temperature for the team's soft vote, fitted on validation (`calibrate`).
 It also says when validation cannot tell teams apart (small or saturated).
 """
@@ -43,7 +44,8 @@ class EnsembleConfig(StrictModel):
     """The `[ensemble]` table: how the chosen ensemble is picked and calibrated.
 
     `method` and `size` (None: the method's own choice), `objective` (what the choice
-    maximizes on validation: accuracy with NLL breaking ties, or NLL), the focal `metric`,
+    optimizes on validation: NLL with accuracy breaking ties, or accuracy with NLL breaking
+    ties), the focal `metric`,
     the candidate floor (`min_accuracy`, absolute; `min_relative_accuracy`, a fraction of
     the best member's validation accuracy; the higher of the two applies), temperature scaling
     of the ensemble (`calibrate`) and of each member before averaging (`calibrate_members`),
@@ -53,7 +55,7 @@ class EnsembleConfig(StrictModel):
 
     method: Literal["brute_force", "greedy", "focal", "hierarchical"] = DEFAULT_METHOD
     size: int | None = Field(None, ge=1, le=MAX_ENUMERATION_MEMBERS)
-    objective: Literal["accuracy", "nll"] = "accuracy"
+    objective: Literal["accuracy", "nll"] = "nll"
     metric: Literal["GD", "KW", "BD", "QS", "CK", "FK"] = "GD"
     min_accuracy: float | None = Field(None, ge=0.0, le=1.0)
     min_relative_accuracy: float = Field(DEFAULT_RELATIVE_FLOOR, ge=0.0, le=1.0)
@@ -212,6 +214,11 @@ def choose_ensemble(
     else:
         floor = candidate_floor(accs, cfg.min_accuracy, cfg.min_relative_accuracy)
         order = [i for i in np.argsort(-accs, kind="stable") if accs[i] >= floor]
+        if not order:
+            raise ParameterError(
+                f"No member reaches the candidate floor of {100 * floor:.2f}% validation "
+                f"accuracy (the best has {100 * accs.max():.2f}%); lower min_accuracy."
+            )
         excluded = [
             {"id": ids[i], "val_accuracy": float(accs[i]), "reason": "below the floor"}
             for i in range(len(ids))

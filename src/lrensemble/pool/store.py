@@ -178,6 +178,22 @@ class Pool:
                     ids.append(d.name)
         return ids
 
+    def ordered_member_ids(self, status: str | None = "complete") -> list[str]:
+        """Member ids in the order their producer defined them: a sweep's grid order
+        (`point_index`), then trial number, then id. Every command that chooses a team reads
+        members in this order, so ties between members resolve the same way everywhere."""
+
+        def key(member: str) -> tuple[float, float, str]:
+            record = self.member(member)
+            index, trial = record.get("point_index"), record.get("trial")
+            return (
+                float(index) if isinstance(index, int) else float("inf"),
+                float(trial) if isinstance(trial, int) else float("inf"),
+                member,
+            )
+
+        return sorted(self.member_ids(status), key=key)
+
     def member(self, member_id: str) -> dict[str, Any]:
         path = self.root / "members" / check_member_id(member_id) / MEMBER_JSON
         if not path.parent.is_dir():

@@ -20,7 +20,6 @@ from lrensemble.ensemble import (
     select,
     team_sizes,
 )
-from lrensemble.ensemble.choice import candidate_floor
 from lrensemble.ensemble.teams import MAX_ENUMERATION_MEMBERS
 from lrensemble.errors import ParameterError
 from lrensemble.pool import Pool
@@ -78,22 +77,6 @@ def _inference_seconds(pool: Pool, ids: list[str], n: int, repeats: int = 3) -> 
     return best
 
 
-def grid_order(pool: Pool, ids: list[str]) -> list[str]:
-    """Member ids in the order their sweep defined them (the grid's order, then trial order),
-    members of other origins after them by id: Table 1 reads like the paper's."""
-
-    def key(member: str) -> tuple[float, float, str]:
-        record = pool.member(member)
-        index, trial = record.get("point_index"), record.get("trial")
-        return (
-            float(index) if isinstance(index, int) else float("inf"),
-            float(trial) if isinstance(trial, int) else float("inf"),
-            member,
-        )
-
-    return sorted(ids, key=key)
-
-
 def _calibrated_row(
     pv: np.ndarray, yv: np.ndarray, pt: np.ndarray, yt: np.ndarray, team: ChosenEnsemble
 ) -> dict[str, Any]:
@@ -140,7 +123,7 @@ def analyze_pool(
             raise ParameterError(
                 f"The pool needs a {split} split; it has {', '.join(pool.splits)}."
             )
-    ids = grid_order(pool, pool.member_ids())
+    ids = pool.ordered_member_ids()
     if len(ids) < 3:
         raise ParameterError(
             f"A report needs at least 3 complete members; the pool has {len(ids)}."
@@ -167,18 +150,17 @@ def analyze_pool(
         )
 
     cap = min(ens.max_candidates, MAX_ENUMERATION_MEMBERS)
-    notes: list[str] = []
-    val_accs = [m["val"]["accuracy"] for m in members]
-    floor = candidate_floor(val_accs, ens.min_accuracy, ens.min_relative_accuracy)
-    if sum(a >= floor for a in val_accs) < 3:
-        third = sorted(val_accs, reverse=True)[2]
-        notes.append(
-            f"Only {sum(a >= floor for a in val_accs)} members reach the candidate floor "
-            f"{pct(floor)}% (validation accuracy); the 3 best form teams instead."
-        )
-        ens = ens.model_copy(update={"min_accuracy": third, "min_relative_accuracy": 0.0})
     chosen = choose_ensemble(pv, yv, ids, ens, max_candidates=cap)
-    cand_ids = chosen.candidates
+    cand_ids = list(chosen.candidates)
+    notes: list[str] = []
+    if len(cand_ids) < 3:  # Table 2 compares teams of 2 … M − 1: take the next best too
+        ranked = sorted(ids, key=lambda m: -members[ids.index(m)]["val"]["accuracy"])
+        extra = [m for m in ranked if m not in cand_ids][: 3 - len(cand_ids)]
+        notes.append(
+            f"Only {len(cand_ids)} members reach the candidate floor of {pct(chosen.floor)}% "
+            f"(validation accuracy); Table 2 and the figures also take {', '.join(extra)}."
+        )
+        cand_ids = [m for m in ids if m in cand_ids or m in extra]
     rows_of = {m: i for i, m in enumerate(ids)}
     candidates = [rows_of[m] for m in cand_ids]
     cv, ct = pv[candidates], pt[candidates]
@@ -244,7 +226,7 @@ def analyze_pool(
         "splits": pool.info["splits"],
         "members": members,
         "candidates": cand_ids,
-        "excluded": chosen.excluded,
+        "excluded": [e for e in chosen.excluded if e["id"] not in cand_ids],
         "min_accuracy": chosen.floor,
         "ensemble": ens.model_dump(mode="json"),
         "chosen_ensemble": chosen.to_dict(),
