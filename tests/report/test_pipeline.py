@@ -213,3 +213,105 @@ def test_large_pools_keep_the_best_members_as_candidates(tmp_path):
     dropped = [e["id"] for e in results["excluded"] if "5 best" in e["reason"]]
     assert len(dropped) == 2 and "m7" not in dropped  # m0 is below the minimum accuracy
     assert "not among the 5 best on validation" in (tmp_path / "report" / "report.md").read_text()
+
+
+def test_report_names_the_chosen_members_and_lists_them_in_sweep_order(finished_run):
+    results = json.loads((finished_run / "report" / "results.json").read_text())
+    md = (finished_run / "report" / "report.md").read_text()
+    chosen = results["table3"]["chosen"]
+    section = md.split("## The chosen ensemble", 1)[1].split("\n## ", 1)[0]
+    assert all(f"| {m} |" in section for m in chosen["members"])
+    assert f"temperature {chosen['temperature']:.3f}" in section
+    saved = json.loads((finished_run / "report" / "chosen_ensemble.json").read_text())
+    assert saved["members"] == chosen["members"] and saved["temperature"] == chosen["temperature"]
+    policies = [m["policy"]["name"] for m in results["members"]]
+    assert policies == ["onecycle", "multistep", "warmup_cosine", "cosine", "linear"]
+    assert "chosen on validation" in md
+    for key in ("best_single", "chosen", "entire"):
+        entry = results["table3"][key]
+        assert entry["calibrated"]["test"]["accuracy"] == entry["test"]["accuracy"]
+        assert entry["calibrated"]["val"]["nll"] <= entry["val"]["nll"] + 1e-9
+
+
+def test_a_report_on_imported_predictions_says_which_figures_it_omits(tmp_path):
+    import numpy as np
+
+    from lrensemble.pool import Pool
+    from lrensemble.report import EnsembleConfig, build_report
+
+    rng = np.random.default_rng(1)
+    yv, yt = rng.integers(0, 3, 90), rng.integers(0, 3, 60)
+    pool = Pool.create(tmp_path / "pool", {"val": yv, "test": yt}, 3)
+    for i in range(4):
+        probs = {}
+        for split, y in (("val", yv), ("test", yt)):
+            z = rng.normal(size=(len(y), 3))
+            z[np.arange(len(y)), y] += 1.5
+            probs[split] = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+        pool.add_member(f"m{i}", probs, {"method": "import"})
+    results = build_report(
+        tmp_path / "pool", tmp_path / "r", EnsembleConfig(min_relative_accuracy=0.0), timing=False
+    )
+    md = (tmp_path / "r" / "report.md").read_text()
+    assert set(results["omitted"]) == {"lr_policies", "parameter_similarity"}
+    assert "Figure 6: the LR policies is omitted: the members record no LR policy" in md
+    assert "Figure 7a: parameter cosine similarity of the candidates is omitted" in md
+    assert "the members have no weights in the pool" in md
+
+
+def test_run_on_a_csv_file_then_export_and_predict(tmp_path, capsys):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    centers = rng.normal(size=(3, 6)) * 3
+
+    def write_csv(path, n):
+        y = rng.integers(0, 3, n)
+        x = centers[y] + rng.normal(size=(n, 6)) + 10  # raw, unnormalized features
+        rows = ["f0,f1,f2,f3,f4,f5,label"]
+        rows += [",".join(f"{v:.5f}" for v in xi) + f",{yi}" for xi, yi in zip(x, y, strict=True)]
+        path.write_text("\n".join(rows) + "\n")
+        return x, y
+
+    write_csv(tmp_path / "train.csv", 300)
+    x_test, _ = write_csv(tmp_path / "test.csv", 80)
+    out = tmp_path / "run"
+    code, stdout, err = run(
+        capsys,
+        "run",
+        "--data",
+        f"train={tmp_path / 'train.csv'}",
+        "--data",
+        f"test={tmp_path / 'test.csv'}",
+        "--epochs",
+        "2",
+        "--out",
+        str(out),
+        "--no-progress",
+    )
+    assert code == 0, err
+    assert "model: mlp" in stdout and "chosen ensemble (greedy" in stdout
+    assert (out / "report" / "report.md").exists()
+    code, _, err = run(capsys, "export", str(out / "pool"), "--out", str(tmp_path / "ens"))
+    assert code == 0, err
+    code, _, err = run(
+        capsys,
+        "predict",
+        str(tmp_path / "ens"),
+        str(tmp_path / "test.csv"),
+        "--label-column",
+        "label",
+        "--out",
+        str(tmp_path / "p.npy"),
+    )
+    assert code == 0, err
+    from lrensemble.ensemble import choose_ensemble
+    from lrensemble.pool import Pool
+
+    pool = Pool.open(out / "pool")
+    ids = pool.ordered_member_ids()
+    team = choose_ensemble(pool.probs("val", ids), pool.labels("val"), ids, max_candidates=20)
+    expected = team.combine(pool.probs("test", team.members))
+    predicted = np.load(tmp_path / "p.npy")
+    assert predicted.shape == (len(x_test), 3)
+    assert np.allclose(predicted, expected, atol=1e-5)
