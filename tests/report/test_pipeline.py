@@ -315,3 +315,36 @@ def test_run_on_a_csv_file_then_export_and_predict(tmp_path, capsys):
     predicted = np.load(tmp_path / "p.npy")
     assert predicted.shape == (len(x_test), 3)
     assert np.allclose(predicted, expected, atol=1e-5)
+
+
+def test_report_select_and_export_choose_the_same_team(finished_run, tmp_path, capsys):
+    """With the default options every command reads members in sweep order (which is not
+    alphabetical here) and chooses through `choose_ensemble`: one team, one temperature."""
+    report = json.loads((finished_run / "report" / "chosen_ensemble.json").read_text())
+    code, stdout, err = run(
+        capsys,
+        "select",
+        str(finished_run / "pool"),
+        "--min-accuracy",
+        "0",
+        "--min-relative-accuracy",
+        "0",
+        "--json",
+    )
+    assert code == 0, err
+    selected = json.loads(stdout)
+    code, _, err = run(
+        capsys,
+        "export",
+        str(finished_run / "pool"),
+        "--config",
+        str(finished_run.parent / "run.toml"),
+        "--out",
+        str(tmp_path / "ens"),
+    )
+    assert code == 0, err
+    manifest = json.loads((tmp_path / "ens" / "ensemble.json").read_text())
+    assert selected["members"] == report["members"]
+    assert [m["id"] for m in manifest["members"]] == report["members"]
+    assert selected["temperature"] == pytest.approx(report["temperature"])
+    assert manifest["temperature"] == pytest.approx(report["temperature"])

@@ -479,7 +479,7 @@ def select_command(
         raise ParameterError(
             f"--size {size}: the team size cannot exceed the pool's {len(ids)} complete members."
         )
-    probs, labels = p.probs(split), p.labels(split)
+    probs, labels = p.probs(split, ids), p.labels(split)
     best = float((probs.argmax(axis=2) == labels).mean(axis=1).max())
     if cfg.min_accuracy is not None and cfg.min_accuracy > best:
         raise ParameterError(

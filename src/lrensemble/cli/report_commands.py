@@ -9,7 +9,7 @@ import typer
 
 from lrensemble.cli.app import DeviceOption, EpochsOption, ProgressOption, SeedOption, app, out
 from lrensemble.ensemble.choice import DEFAULT_RELATIVE_FLOOR
-from lrensemble.ensemble.selection import DEFAULT_METHOD
+from lrensemble.ensemble.selection import DEFAULT_METHOD, DEFAULT_OBJECTIVE
 
 DataOption = Annotated[
     list[str] | None,
@@ -106,8 +106,8 @@ def report(
     ] = DEFAULT_METHOD,
     size: Annotated[int | None, typer.Option(help="Team size of the chosen ensemble.")] = None,
     objective: Annotated[
-        str, typer.Option(help="What the choice maximizes on validation: accuracy or nll.")
-    ] = "accuracy",
+        str, typer.Option(help="What the choice optimizes on validation: nll or accuracy.")
+    ] = DEFAULT_OBJECTIVE,
     metric: Annotated[str, typer.Option(help="Focal diversity metric.")] = "GD",
     min_accuracy: Annotated[
         float | None,

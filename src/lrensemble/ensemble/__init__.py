@@ -37,6 +37,7 @@ from lrensemble.ensemble.metrics import (
 )
 from lrensemble.ensemble.selection import (
     DEFAULT_METHOD,
+    DEFAULT_OBJECTIVE,
     OBJECTIVES,
     SELECTORS,
     BruteForceSelector,
@@ -60,6 +61,7 @@ from lrensemble.ensemble.teams import (
 
 __all__ = [
     "DEFAULT_METHOD",
+    "DEFAULT_OBJECTIVE",
     "METRICS",
     "OBJECTIVES",
     "SELECTORS",

@@ -31,7 +31,7 @@ from lrensemble.ensemble.calibration import (
 )
 from lrensemble.ensemble.checks import check_probs
 from lrensemble.ensemble.consensus import soft_vote
-from lrensemble.ensemble.selection import DEFAULT_METHOD, select
+from lrensemble.ensemble.selection import DEFAULT_METHOD, DEFAULT_OBJECTIVE, select
 from lrensemble.ensemble.teams import MAX_ENUMERATION_MEMBERS
 from lrensemble.errors import ParameterError
 
@@ -55,7 +55,7 @@ class EnsembleConfig(StrictModel):
 
     method: Literal["brute_force", "greedy", "focal", "hierarchical"] = DEFAULT_METHOD
     size: int | None = Field(None, ge=1, le=MAX_ENUMERATION_MEMBERS)
-    objective: Literal["accuracy", "nll"] = "nll"
+    objective: Literal["accuracy", "nll"] = DEFAULT_OBJECTIVE
     metric: Literal["GD", "KW", "BD", "QS", "CK", "FK"] = "GD"
     min_accuracy: float | None = Field(None, ge=0.0, le=1.0)
     min_relative_accuracy: float = Field(DEFAULT_RELATIVE_FLOOR, ge=0.0, le=1.0)

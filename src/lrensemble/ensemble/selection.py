@@ -38,8 +38,10 @@ from lrensemble.ensemble.teams import (
 from lrensemble.errors import ParameterError
 
 OBJECTIVES = ("accuracy", "nll")
-# The method every command uses unless told otherwise (README, "Choosing the default").
+# The method and objective every command uses unless told otherwise (README, "How the ensemble
+# is chosen", gives the measurements behind them).
 DEFAULT_METHOD = "greedy"
+DEFAULT_OBJECTIVE = "nll"
 
 
 def check_objective(objective: str) -> str:
@@ -551,6 +553,7 @@ def _init_args(cls: type) -> set[str]:
 
 __all__ = [
     "DEFAULT_METHOD",
+    "DEFAULT_OBJECTIVE",
     "OBJECTIVES",
     "SELECTORS",
     "Selection",
