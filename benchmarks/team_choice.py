@@ -83,6 +83,7 @@ def main() -> None:
     for name in names:
         rows = [per_pool[p][name] for p in args.pools]
         summary[name] = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+        summary[name].update({f"{k}_std": float(np.std([r[k] for r in rows])) for k in rows[0]})
     base = summary["best single"]
     for row in summary.values():
         row["nll_cal_ratio_to_best_single"] = row["nll_cal"] / base["nll_cal"]
@@ -95,7 +96,8 @@ def main() -> None:
     for name, r in summary.items():
         print(
             f"{name:<32} {100 * r['accuracy']:6.2f} {r['nll']:6.3f} {r['nll_cal']:7.3f} "
-            f"{r['ece']:6.3f} {r['ece_cal']:7.3f} {r['size']:5.1f}",
+            f"{r['ece']:6.3f} {r['ece_cal']:7.3f} {r['size']:5.1f}   "
+            f"(std: acc {100 * r['accuracy_std']:.2f}, NLL cal {r['nll_cal_std']:.3f})",
             file=sys.stderr,
         )
     per_pool_acc = {

@@ -142,3 +142,13 @@ def test_bad_plot_requests_are_one_sentence_with_status_2(capsys, tmp_path, args
     assert code == 2 and fragment in err, err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert not target.exists()
+
+
+def test_data_prepare_checks_a_users_file(tmp_path, capsys):
+    rows = ["a,b,label"] + [f"{i},{i % 3},{i % 2}" for i in range(40)]
+    (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
+    code, out, err = run(capsys, "data", "prepare", "--data", str(tmp_path / "t.csv"))
+    assert code == 0, err
+    assert "2 classes" in out and "inputs (2,)" in out and "normalization: feature" in out
+    code, _, err = run(capsys, "data", "prepare", "--data", str(tmp_path / "missing.csv"))
+    assert code == 2 and "does not exist" in err

@@ -168,9 +168,28 @@ def data_list() -> None:
 def data_prepare(
     name: Annotated[str, typer.Argument(help="Dataset name.")] = "mnist1d",
     root: Annotated[str | None, typer.Option(help="Folder with the dataset's files.")] = None,
+    data: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--data", help="Your file(s) instead of a name, as for lrens run (e.g. train=a.csv)."
+        ),
+    ] = None,
 ) -> None:
-    """Load a dataset once (generating and caching MNIST-1D) and print its split sizes."""
+    """Load a dataset once (generating and caching MNIST-1D), or check your own files, and
+    print its split sizes, classes, input shape and normalization."""
     from lrensemble.data import load_dataset
 
-    ds = load_dataset(name, **({"root": root} if root else {}))
+    if data:
+        from lrensemble.data.files import data_table
+
+        table = data_table(data)
+        ds = load_dataset(table["name"], **{k: v for k, v in table.items() if k != "name"})
+    else:
+        ds = load_dataset(name, **({"root": root} if root else {}))
     typer.echo(f"{ds.name}: {ds.sizes()} · {ds.num_classes} classes · inputs {ds.input_shape}")
+    classes = ds.info.get("classes")
+    if classes:
+        typer.echo(f"classes: {', '.join(map(str, classes))}")
+    norm = ds.info.get("normalization")
+    if norm:
+        typer.echo(f"normalization: {norm['per']} (scale {norm['scale']:g}), fitted on train")
