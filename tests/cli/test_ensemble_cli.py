@@ -295,8 +295,11 @@ def saturated(tmp_path):
 def test_select_warns_on_a_saturated_validation_split(capsys, saturated):
     code, out, err = run(capsys, "select", str(saturated), "--json")
     warnings = json.loads(out)["warnings"]
-    assert code == 0 and "saturated" in warnings[0] and "--objective nll" in warnings[0]
+    assert code == 0 and "saturated" in warnings[0] and "larger validation split" in warnings[0]
+    assert "--objective nll" not in warnings[0]  # already the objective: not advised again
     assert err.splitlines() == [f"warning: {w}" for w in warnings]  # one line each
+    code, out, err = run(capsys, "select", str(saturated), "--objective", "accuracy", "--json")
+    assert "--objective nll" in json.loads(out)["warnings"][0]
     code, out, err = run(capsys, "select", str(saturated))
     assert code == 0 and "warning: Validation is saturated" in err and "warning" not in out
 
@@ -378,13 +381,16 @@ def test_evaluate_reproduces_a_selected_ensemble(capsys, imported):
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
-        (["select", "{pool}", "--method", "best"], "Unknown selection method"),
+        (["select", "{pool}", "--method", "best"], "--method: Input should be"),
         (["select", "{pool}", "--size", "9"], "team size"),
         (["select", "{pool}", "--size", "0"], "--size: Input should be greater"),
         (["select", "{pool}", "--objective", "f1"], "--objective: Input should be"),
         (["select", "{pool}", "--metric", "XX"], "--metric: Input should be"),
         (["select", "{pool}", "--min-relative-accuracy", "2"], "--min-relative-accuracy"),
-        (["select", "{pool}", "--method", "greedy", "--parity"], "--parity applies"),
+        (
+            ["select", "{pool}", "--method", "greedy", "--parity"],
+            "Parity (--parity) applies to method focal only",
+        ),
         (["select", "{pool}", "--min-accuracy", "0.99"], "no member would be a candidate"),
         (["select", "{pool}", "--method", "random"], "needs a team size"),
         (["select", "{pool}", "--split", "train"], "no split 'train'"),

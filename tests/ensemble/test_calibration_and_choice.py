@@ -96,7 +96,9 @@ def test_the_floor_is_relative_to_the_best_member():
 def test_saturated_validation_warns_and_greedy_still_builds_a_team():
     p, y = pool([1.0, 1.0, 1.0, 1.0, 0.97], n=140)
     warnings = validation_warnings(p, y)
-    assert len(warnings) == 1 and "saturated" in warnings[0] and "nll" in warnings[0]
+    assert len(warnings) == 1 and "saturated" in warnings[0]
+    assert "larger validation split" in warnings[0] and "--objective nll" not in warnings[0]
+    assert "--objective nll" in validation_warnings(p, y, objective="accuracy")[0]
     team = choose_ensemble(p, y, list("abcde"))
     assert team.warnings[0] == warnings[0]
     # no errors on validation: temperature scaling cannot be fitted and is skipped, saying so
@@ -116,13 +118,24 @@ def test_small_validation_warns():
 
 
 @pytest.mark.parametrize("method", ["greedy", "brute_force", "focal", "hierarchical"])
-def test_nll_objective_is_no_worse_on_validation_nll(method):
+def test_every_method_takes_the_nll_objective(method):
+    """Under "nll" the team is the best by validation NLL among what the method compares:
+    greedy's prefixes, brute force's teams, focal's most diverse team of each size."""
+
     p, y = pool([0.8, 0.78, 0.75, 0.7, 0.72, 0.74], seed=3)
-    by_acc = select(method, p, y, objective="accuracy")
     by_nll = select(method, p, y, objective="nll")
     assert by_nll.details["objective"] == "nll"
-    if method == "brute_force":  # exact: the lowest NLL of every team
+    if method == "greedy":
+        assert by_nll.details["nll_path"][by_nll.details["prefix"] - 1] == pytest.approx(
+            min(by_nll.details["nll_path"])
+        )
+    elif method == "brute_force":
+        by_acc = select(method, p, y, objective="accuracy")
         assert by_nll.details["val_nll"] <= by_acc.details["val_nll"] + 1e-12
+    else:
+        per_size = by_nll.details["most_diverse_per_size"]
+        nlls = [nll(p[list(v["members"])].mean(axis=0), y) for v in per_size.values()]
+        assert by_nll.details["val_nll"] == pytest.approx(min(nlls))
     with pytest.raises(ParameterError, match="objective"):
         select(method, p, y, objective="auc")
 

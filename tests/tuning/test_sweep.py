@@ -366,3 +366,44 @@ def test_a_sweep_that_trained_nothing_leaves_out_reusable(tmp_path, capsys, monk
     # once a member exists, another config is refused as before
     code, _, err = run(capsys, "tune", str(write(tmp_path, one, "again.toml")), "--out", str(out))
     assert code == 2 and "different config" in err
+
+
+def test_a_trial_that_died_before_its_first_epoch_leaves_out_reusable(tmp_path, capsys):
+    one = GRID.format(epochs=1, batch=16).split("policies = [")[0] + (
+        'policies = [\n  { name = "onecycle", max_lr = 0.1 },\n]\n'
+    )
+    out = tmp_path / "s"
+    code, _, err = run(capsys, "tune", str(write(tmp_path, one)), "--out", str(out))
+    assert code == 0, err
+    # what a run killed in its first epoch leaves: its marker, a start event, no member
+    import shutil
+
+    shutil.rmtree(out / "pool" / "members")
+    (out / "pool" / "members").mkdir()
+    (out / "runs" / "onecycle-0.1").mkdir(parents=True)
+    assert "start" in (out / "events.jsonl").read_text()
+    code, stdout, err = run(
+        capsys, "tune", str(write(tmp_path, one, "b.toml")), "--out", str(out), "--epochs", "2"
+    )
+    assert code == 0, err
+    assert "starting over" in stdout
+    assert len(Pool.open(out / "pool").member_ids()) == 1
+
+
+def test_a_data_file_changed_in_place_is_a_new_sweep(tmp_path, capsys):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(120, 5)).astype("float32"), rng.integers(0, 2, 120)
+    np.savez(tmp_path / "d.npz", x_train=x[:100], y_train=y[:100], x_test=x[100:], y_test=y[100:])
+    text = (
+        f'[data]\nname = "npz"\npath = "{tmp_path / "d.npz"}"\n[model]\nname = "mlp"\n'
+        '[train]\nepochs = 1\n[search]\nmethod = "grid"\n'
+        'policies = [{ name = "onecycle", max_lr = 0.1 }]\n'
+    )
+    config, out = write(tmp_path, text), tmp_path / "s"
+    code, _, err = run(capsys, "tune", str(config), "--out", str(out))
+    assert code == 0, err
+    np.savez(tmp_path / "d.npz", x_train=-x[:100], y_train=y[:100], x_test=x[100:], y_test=y[100:])
+    code, _, err = run(capsys, "tune", str(config), "--out", str(out))
+    assert code == 2 and "different config or data" in err

@@ -16,18 +16,15 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 from rich import box
-from rich.console import Console
 from rich.table import Table
-from rich.text import Text
 
 from lrensemble.cli.app import JsonOption, app, out, pool_app
+from lrensemble.cli.common import ensemble_config, parse_weights, warn
 from lrensemble.ensemble import DEFAULT_METHOD, OBJECTIVES, ChosenEnsemble, EnsembleConfig
-from lrensemble.errors import ConfigError, ParameterError
+from lrensemble.errors import ParameterError
 
 ENSEMBLE_DEFAULTS = EnsembleConfig()
 METRIC_KEYS = {"acc": "accuracy", "nll": "nll", "ece": "ece", "brier": "brier"}
-# Fields of selection details whose values are member indices (of the candidates).
-INDEX_FIELDS = ("members", "order", "picks", "teams")
 
 
 def _json(obj: Any) -> str:
@@ -53,13 +50,6 @@ def _parse_labels(items: list[str]) -> dict[str, str]:
 
 def _fmt(value: float | None, digits: int = 4) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
-
-
-def _warn(lines: Sequence[str]) -> None:
-    """Warnings on stderr, one line each, so that --json output stays clean."""
-    err = Console(stderr=True, soft_wrap=True)
-    for line in lines:
-        err.print(Text.assemble(("warning: ", "bold yellow"), (line, "yellow")), highlight=False)
 
 
 def _table(*headers: str) -> Table:
@@ -261,97 +251,6 @@ def _team(pool: Any, members: str | None) -> tuple[list[str], list[int]]:
     return wanted, [ids.index(m) for m in wanted]
 
 
-def ensemble_config(method: str, **given: Any) -> EnsembleConfig:
-    """An `EnsembleConfig` from the options given (None: its default); a bad value is one
-    sentence naming the option."""
-    fields = {k: v for k, v in given.items() if v is not None}
-    if method != "random":
-        fields["method"] = method
-    try:
-        return EnsembleConfig(**fields)
-    except ConfigError as exc:
-        option = "--" + str(exc.location[0]).replace("_", "-") if exc.location else "option"
-        raise ParameterError(f"{option}: {exc.detail}.") from None
-
-
-def ids_in_details(details: Any, ids: Sequence[str], key: str = "") -> Any:
-    """`details` with every member index (in `INDEX_FIELDS`, at any depth) replaced by the
-    member's id."""
-    if isinstance(details, dict):
-        return {k: ids_in_details(v, ids, str(k)) for k, v in details.items()}
-    if key in INDEX_FIELDS and isinstance(details, (list, tuple)):
-        return [
-            ids[int(v)] if isinstance(v, (int, np.integer)) else ids_in_details(v, ids, key)
-            for v in details
-        ]
-    return details
-
-
-def _check_method(method: str, parity: bool) -> None:
-    from lrensemble.ensemble import list_selectors
-
-    if method not in list_selectors():
-        raise ParameterError(
-            f"Unknown selection method {method!r}; use one of {', '.join(list_selectors())}."
-        )
-    if parity and method != "focal":
-        raise ParameterError("--parity applies to --method focal only.")
-
-
-def _choose(
-    probs: np.ndarray,
-    labels: np.ndarray,
-    ids: list[str],
-    cfg: EnsembleConfig,
-    method: str,
-    parity: bool,
-) -> ChosenEnsemble:
-    """The chosen ensemble, with details in member ids, warning when the floor leaves fewer
-    candidates than --size asks for."""
-    from lrensemble.ensemble import choose_ensemble
-
-    if method == "random" or parity:
-        chosen = _choose_by_select(probs, labels, ids, cfg, method)
-    else:
-        chosen = choose_ensemble(probs, labels, ids, cfg, max_candidates=cfg.max_candidates)
-    chosen.details = ids_in_details(chosen.details, chosen.candidates)
-    if cfg.size is not None and len(chosen.candidates) < cfg.size:
-        chosen.warnings.append(
-            f"Only {len(chosen.candidates)} members reach the candidate floor "
-            f"{chosen.floor:.4f}, so the team has {chosen.size} members instead of {cfg.size}; "
-            "lower --min-accuracy or --min-relative-accuracy for larger teams."
-        )
-    return chosen
-
-
-def _choose_by_select(
-    probs: np.ndarray, labels: np.ndarray, ids: list[str], cfg: EnsembleConfig, method: str
-) -> ChosenEnsemble:
-    """`random` and focal `--parity`, which `EnsembleConfig` does not offer: `select` draws the
-    team among the candidates `choose_ensemble` finds (same floor and cap), and
-    `choose_ensemble` calibrates it as a given team. Details keep candidate indices."""
-    from lrensemble.ensemble import choose_ensemble, select
-
-    cheap = {"method": "greedy", "size": 1, "calibrate": False, "calibrate_members": False}
-    base = choose_ensemble(
-        probs, labels, ids, cfg.model_copy(update=cheap), max_candidates=cfg.max_candidates
-    )
-    rows = [ids.index(m) for m in base.candidates]
-    options: dict[str, Any] = (
-        {"seed": cfg.seed}
-        if method == "random"
-        else {"parity": True, "metric": cfg.metric, "objective": cfg.objective}
-    )
-    sel = select(method, probs[rows], labels, size=cfg.size, **options)
-    team = [base.candidates[j] for j in sel.members]
-    chosen = choose_ensemble(probs, labels, ids, cfg, members=team, weights=sel.weights)
-    chosen.method = method
-    chosen.candidates, chosen.excluded = base.candidates, base.excluded
-    chosen.floor, chosen.warnings = base.floor, base.warnings + chosen.warnings
-    chosen.details = {**options, **sel.details}
-    return chosen
-
-
 def _split_metrics(pool: Any, chosen: ChosenEnsemble) -> dict[str, dict[str, dict[str, float]]]:
     """Raw (plain weighted mean) and calibrated metrics of the chosen ensemble per split."""
     from lrensemble.ensemble import prediction_metrics
@@ -458,11 +357,12 @@ def select_command(
     as_json: JsonOption = False,
 ) -> None:
     """Choose an ensemble on the validation split, calibrate it, and report it on every split."""
+    from lrensemble.ensemble import choose_ensemble
     from lrensemble.pool import Pool
 
-    _check_method(method, parity)
     cfg = ensemble_config(
-        method,
+        method=method,
+        parity=parity or None,
         size=size,
         objective=objective,
         metric=metric,
@@ -486,7 +386,7 @@ def select_command(
             f"--min-accuracy {cfg.min_accuracy:g} is above the best member's {split} accuracy "
             f"{best:.4f}, so no member would be a candidate."
         )
-    chosen = _choose(probs, labels, ids, cfg, method, parity)
+    chosen = choose_ensemble(probs, labels, ids, cfg, max_candidates=cfg.max_candidates)
     report = {
         "method": chosen.method,
         "objective": chosen.objective,
@@ -502,7 +402,7 @@ def select_command(
         "metrics": _split_metrics(p, chosen),
         "details": chosen.details,
     }
-    _warn(chosen.warnings)
+    warn(chosen.warnings)
     if as_json:
         typer.echo(_json(report))
         return
@@ -510,29 +410,6 @@ def select_command(
 
 
 # --- lrens evaluate ------------------------------------------------------------------------------
-
-
-def parse_weights(text: str, count: int) -> list[float]:
-    """`--weights 0.5,0.25,0.25`: one non-negative number per member, normalized to sum 1."""
-    from lrensemble.ensemble.checks import check_weights
-
-    values = []
-    for part in text.split(","):
-        try:
-            values.append(float(part))
-        except ValueError:
-            raise ParameterError(
-                f"--weights takes numbers separated by commas, got {part.strip()!r}."
-            ) from None
-    if len(values) != count:
-        raise ParameterError(
-            f"--weights has {len(values)} number{'s' * (len(values) != 1)} for a team of "
-            f"{count} members; give one per member, in --members order."
-        )
-    try:
-        return [float(w) for w in check_weights(values, count)]
-    except ParameterError:
-        raise ParameterError("--weights must be finite, non-negative and not all zero.") from None
 
 
 def _team_metrics(
@@ -584,6 +461,10 @@ def evaluate_command(
 
     if temperature is not None and not (math.isfinite(temperature) and temperature > 0):
         raise ParameterError(f"--temperature must be a positive number, got {temperature:g}.")
+    if temperature is not None and voting != "soft":
+        raise ParameterError(
+            "--temperature scales a soft vote; a plurality vote has no probabilities to scale."
+        )
     p = Pool.open(pool)
     ids, _ = _team(p, members)
     w = None if weights is None else parse_weights(weights, len(ids))

@@ -125,9 +125,10 @@ def report(
     ] = False,
 ) -> None:
     """Regenerate the report from an existing pool, without training."""
-    from lrensemble.report import EnsembleConfig, build_report, headline
+    from lrensemble.cli.common import ensemble_config
+    from lrensemble.report import build_report, headline
 
-    ens = EnsembleConfig(
+    ens = ensemble_config(
         method=method,
         size=size,
         objective=objective,

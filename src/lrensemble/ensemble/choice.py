@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from lrensemble.config import StrictModel
 from lrensemble.ensemble.calibration import (
@@ -36,6 +36,8 @@ from lrensemble.ensemble.teams import MAX_ENUMERATION_MEMBERS
 from lrensemble.errors import ParameterError
 
 DEFAULT_RELATIVE_FLOOR = 0.9
+# Fields of selection details whose values are member indices (of the candidates).
+INDEX_FIELDS = ("members", "order", "picks", "teams")
 MIN_VALIDATION_ERRORS = 10  # fewer errors of the best member: teams differ by a handful of samples
 SATURATED_TIES = 3  # this many members tied at the top validation accuracy
 
@@ -49,14 +51,24 @@ class EnsembleConfig(StrictModel):
     the candidate floor (`min_accuracy`, absolute; `min_relative_accuracy`, a fraction of
     the best member's validation accuracy; the higher of the two applies), temperature scaling
     of the ensemble (`calibrate`) and of each member before averaging (`calibrate_members`),
-    and for the report: random teams per size, their seed, and at most how many of the best
-    members are candidates (every team of the candidates is enumerated).
+    and for the report: random teams per size, their seed (also the seed of `method =
+    "random"`, a baseline that needs a `size`), and at most how many of the best members are
+    candidates (every team of the candidates is enumerated).
     """
 
-    method: Literal["brute_force", "greedy", "focal", "hierarchical"] = DEFAULT_METHOD
+    @model_validator(mode="after")
+    def _consistent(self) -> EnsembleConfig:
+        if self.parity and self.method != "focal":
+            raise ValueError("parity (--parity) applies to method focal only")
+        if self.method == "random" and self.size is None:
+            raise ValueError("random selection needs a team size (size, --size)")
+        return self
+
+    method: Literal["brute_force", "greedy", "focal", "hierarchical", "random"] = DEFAULT_METHOD
     size: int | None = Field(None, ge=1, le=MAX_ENUMERATION_MEMBERS)
     objective: Literal["accuracy", "nll"] = DEFAULT_OBJECTIVE
     metric: Literal["GD", "KW", "BD", "QS", "CK", "FK"] = "GD"
+    parity: bool = False
     min_accuracy: float | None = Field(None, ge=0.0, le=1.0)
     min_relative_accuracy: float = Field(DEFAULT_RELATIVE_FLOOR, ge=0.0, le=1.0)
     calibrate: bool = True
@@ -107,24 +119,38 @@ class ChosenEnsemble:
         return asdict(self)
 
 
-def validation_warnings(probs: Any, labels: Any, ids: Sequence[str] | None = None) -> list[str]:
+def details_in_ids(details: Any, ids: Sequence[str], key: str = "") -> Any:
+    """Selection details with every member index (under a key of `INDEX_FIELDS`, at any
+    depth) replaced by that member's id, so no output mixes indices with ids."""
+    if isinstance(details, dict):
+        return {k: details_in_ids(v, ids, str(k)) for k, v in details.items()}
+    if key in INDEX_FIELDS and isinstance(details, (list, tuple)):
+        return [
+            ids[int(v)] if isinstance(v, (int, np.integer)) else details_in_ids(v, ids, key)
+            for v in details
+        ]
+    return details
+
+
+def validation_warnings(probs: Any, labels: Any, objective: str = DEFAULT_OBJECTIVE) -> list[str]:
     """Sentences saying when validation accuracy cannot tell teams apart: several members tied
-    at the top, or a best member with only a handful of errors. Each names the remedy."""
+    at the top, or a best member with only a handful of errors. Each names the remedy (choosing
+    on NLL too, unless that is already the objective)."""
     p, y = check_probs(probs, labels)
     n = len(y)
     accs = (p.argmax(axis=2) == y).mean(axis=1)
     best = float(accs.max())
     tied = int(np.sum(accs == best))
     errors = round((1.0 - best) * n)
-    remedy = (
-        "give a larger validation split (val_fraction, or a validation file) or choose on "
-        'NLL (objective = "nll", --objective nll)'
-    )
+    remedy = "give a larger validation split (val_fraction, or a validation file)"
+    if objective != "nll":
+        remedy += ' or choose on NLL (objective = "nll", --objective nll)'
+    ranks = "accuracy cannot rank teams" if objective != "nll" else "teams differ only in NLL"
     out = []
     if tied >= SATURATED_TIES:
         out.append(
             f"Validation is saturated: {tied} members tie at the top validation accuracy "
-            f"{100 * best:.2f}% on {n} samples, so accuracy cannot rank teams; {remedy}."
+            f"{100 * best:.2f}% on {n} samples, so {ranks}; {remedy}."
         )
     elif errors < MIN_VALIDATION_ERRORS:
         out.append(
@@ -245,6 +271,10 @@ def choose_ensemble(
         options: dict[str, Any] = {"objective": cfg.objective}
         if cfg.method in ("focal", "hierarchical"):
             options["metric"] = cfg.metric
+        if cfg.parity:
+            options["parity"] = True
+        if cfg.method == "random":
+            options = {"seed": cfg.seed, "repeats": 1}
         size = cfg.size if cfg.size is None or cfg.size <= len(cand) else len(cand)
         if cfg.method in ("focal", "hierarchical") and len(cand) < 2:
             sel_members, sel_weights, details = (0,), (1.0,), {"note": "one candidate"}
@@ -262,9 +292,15 @@ def choose_ensemble(
             candidates=[ids[i] for i in cand],
             excluded=excluded,
             floor=float(floor),
-            details=details,
+            details=details_in_ids(details, [ids[i] for i in cand]),
         )
-        chosen.warnings = validation_warnings(p[cand], y)
+        chosen.warnings = validation_warnings(p[cand], y, cfg.objective)
+        if cfg.size is not None and len(cand) < cfg.size:
+            chosen.warnings.append(
+                f"Only {len(cand)} members reach the candidate floor of {100 * floor:.2f}%, so "
+                f"the team has at most {len(cand)} members instead of {cfg.size}; lower "
+                "min_accuracy or min_relative_accuracy for larger teams."
+            )
     if cfg.calibrate:
         rows = [ids.index(m) for m in chosen.members]
         raw = chosen.combine(p[rows])  # member temperatures applied, ensemble T still 1
@@ -274,9 +310,11 @@ def choose_ensemble(
 
 
 __all__ = [
+    "INDEX_FIELDS",
     "ChosenEnsemble",
     "EnsembleConfig",
     "candidate_floor",
     "choose_ensemble",
+    "details_in_ids",
     "validation_warnings",
 ]

@@ -69,11 +69,16 @@ class SweepResult:
     seconds: float = 0.0
 
 
-def _fingerprint(config: TuneConfig) -> str:
+def _fingerprint(config: TuneConfig, data_checksum: str | None = None) -> str:
+    """The sweep's identity: its config (not the device, nor how a report chooses teams) and
+    the checksum of a user's data files, so that a file changed in place is a new sweep rather
+    than the old members reused."""
     payload = config.model_dump(mode="json")
     payload["train"].pop("device", None)
     payload.pop("policy", None)
-    payload.pop("ensemble", None)  # how a report chooses teams does not change the sweep
+    payload.pop("ensemble", None)
+    if data_checksum is not None:
+        payload["data_sha256"] = data_checksum
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -136,13 +141,13 @@ class Sweep:
         return dataset
 
     def _trained_nothing(self) -> bool:
-        """Whether the sweep in --out never started a trial (so nothing would be lost by
-        starting over with another config)."""
+        """Whether the sweep in --out has neither a member nor a member's checkpoint (a trial
+        that started and died before its first epoch counts as nothing), so nothing would be
+        lost by starting over with another config."""
         members = self.out / "pool" / "members"
         if members.is_dir() and any(not d.name.startswith(".") for d in members.iterdir()):
             return False
-        events = self.out / "events.jsonl"
-        return not (events.exists() and events.stat().st_size > 0)
+        return not any((self.out / "runs").glob(f"*/{CHECKPOINT}"))
 
     def _start_over(self, previous: dict[str, Any]) -> None:
         """Remove what a sweep that trained nothing left in --out (its marker, empty pool and
@@ -153,6 +158,7 @@ class Sweep:
         if previous.get("storage") == default:
             for suffix in ("", "-journal", "-wal", "-shm"):
                 (self.out / f"study.db{suffix}").unlink(missing_ok=True)
+        (self.out / "events.jsonl").unlink(missing_ok=True)
         (self.out / "tune.json").unlink(missing_ok=True)
         self.log(f"{self.out} held a sweep that trained nothing; starting over with this config")
 
@@ -162,7 +168,7 @@ class Sweep:
             self.out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigError(f"Cannot create the output directory {self.out} ({exc}).") from None
-        fingerprint = _fingerprint(self.config)
+        fingerprint = _fingerprint(self.config, dataset.info.get("sha256"))
         with claim_lock(self.out):
             marker = self.out / "tune.json"
             if marker.exists():
@@ -170,8 +176,8 @@ class Sweep:
                 if previous.get("fingerprint") != fingerprint:
                     if not self._trained_nothing():
                         raise ConfigError(
-                            f"{self.out} holds a sweep with a different config; use another "
-                            "--out or the same config."
+                            f"{self.out} holds a sweep with a different config or data; use "
+                            "another --out, or the same config and data."
                         )
                     self._start_over(previous)
             if not marker.exists():

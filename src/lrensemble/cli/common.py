@@ -1,0 +1,66 @@
+"""Parsing and printing shared by several `lrens` commands: warnings, member lists, vote
+weights and `[ensemble]` options, so every command words them the same way."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.text import Text
+
+from lrensemble.ensemble import EnsembleConfig
+from lrensemble.errors import ConfigError, ParameterError
+
+
+def warn(lines: Sequence[str]) -> None:
+    """Warnings on stderr, one line each starting `warning: `, so --json output stays clean."""
+    err = Console(stderr=True, soft_wrap=True)
+    for line in lines:
+        err.print(Text.assemble(("warning: ", "bold yellow"), (line, "yellow")), highlight=False)
+
+
+def parse_members(text: str | None) -> list[str] | None:
+    """`--members a,b,c` as a list of ids (None when not given)."""
+    if text is None:
+        return None
+    ids = [m.strip() for m in text.split(",") if m.strip()]
+    if not ids:
+        raise ParameterError("--members takes comma-separated member ids, e.g. a,b,c.")
+    return ids
+
+
+def parse_weights(text: str, count: int) -> list[float]:
+    """`--weights 0.5,0.25,0.25`: one non-negative number per member, normalized to sum 1."""
+    from lrensemble.ensemble.checks import check_weights
+
+    values = []
+    for part in text.split(","):
+        try:
+            values.append(float(part))
+        except ValueError:
+            raise ParameterError(
+                f"--weights takes numbers separated by commas, got {part.strip()!r}."
+            ) from None
+    if len(values) != count:
+        raise ParameterError(
+            f"--weights has {len(values)} number{'s' * (len(values) != 1)} for a team of "
+            f"{count} members; give one per member, in --members order."
+        )
+    try:
+        return [float(w) for w in check_weights(values, count)]
+    except ParameterError:
+        raise ParameterError("--weights must be finite, non-negative and not all zero.") from None
+
+
+def ensemble_config(base: EnsembleConfig | None = None, **given: Any) -> EnsembleConfig:
+    """`base` (default `EnsembleConfig()`) with the options given (None: unchanged); a bad
+    value is one sentence naming the option, e.g. `--objective: Input should be ...`."""
+    fields = {k: v for k, v in given.items() if v is not None}
+    try:
+        return EnsembleConfig(**{**(base.model_dump() if base else {}), **fields})
+    except ConfigError as exc:
+        if not exc.location:  # a rule between options
+            raise ParameterError(f"{exc.detail[:1].upper()}{exc.detail[1:]}.") from None
+        option = "--" + str(exc.location[0]).replace("_", "-")
+        raise ParameterError(f"{option}: {exc.detail}.") from None
