@@ -591,3 +591,45 @@ def test_parameter_mistakes(tmp_path):
         load_dataset("image_folder", root=str(tmp_path), mode="CMYK")
     with pytest.raises(ParameterError, match="size must be"):
         load_dataset("image_folder", root=str(tmp_path), size=[1, 2, 3])
+
+
+# --- CSV columns, for exported ensembles ---------------------------------------------------------
+
+
+def test_csv_records_feature_columns_and_label_column(tmp_path):
+    x, y = table(20)
+    rows = [[*x[i, :2], y[i], *x[i, 2:]] for i in range(20)]
+    named = write_csv(tmp_path / "t.csv", rows, ["f1", "f2", "class", "f3", "f4"])
+    ds = load_dataset("csv", train=named)
+    assert ds.info["columns"] == ["f1", "f2", "f3", "f4"] and ds.info["label_column"] == "class"
+    assert ds.describe()["columns"] == ds.info["columns"]
+    headless = load_dataset("csv", train=write_csv(tmp_path / "h.csv", rows), label=2)
+    assert "columns" not in headless.info and headless.info["label_column"] == 2
+    last = load_dataset(
+        "csv", train=write_csv(tmp_path / "l.csv", [[*x[i], y[i]] for i in range(20)])
+    )
+    assert last.info["label_column"] == 4
+
+
+def test_read_csv_table_takes_the_columns_a_layout_chooses(tmp_path):
+    path = write_csv(tmp_path / "t.csv", [[1, 2, "ant"], [3, 4, "bee"]], ["a", "b", "kind"])
+    table_ = files_module.read_csv_table(path, layout=lambda first: (True, [1, 0], 2))
+    assert table_.header == ["a", "b", "kind"] and table_.x.tolist() == [[2.0, 1.0], [4.0, 3.0]]
+    assert table_.labels == ["ant", "bee"] and table_.lines.tolist() == [2, 3]
+    plain = files_module.read_csv_table(write_csv(tmp_path / "p.tsv", [[1, 2], [3, 4]]))
+    assert plain.header is None and plain.x.tolist() == [[1.0, 2.0], [3.0, 4.0]]
+    assert plain.columns == [0, 1] and plain.label is None
+    with pytest.raises(DataError, match=r"t.csv line 2, column 3 \(kind\) holds 'ant'") as info:
+        files_module.read_csv_table(path)  # by default every column is a feature
+    one_sentence(info.value)
+
+
+def test_corrupted_compressed_npz_is_one_sentence(tmp_path):
+    x, y = table(200)
+    np.savez_compressed(tmp_path / "d.npz", x=x, y=y)
+    blob = bytearray((tmp_path / "d.npz").read_bytes())
+    blob[100:400] = bytes(300)  # inside the first member's deflate stream
+    (tmp_path / "d.npz").write_bytes(bytes(blob))
+    with pytest.raises(DataError, match=r"d.npz is not a readable .npy/.npz file") as info:
+        files_module.read_npz(tmp_path / "d.npz")
+    one_sentence(info.value)

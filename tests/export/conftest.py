@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lrensemble.data import from_arrays
+from lrensemble.data import from_arrays, load_dataset
 from lrensemble.data.normalize import Normalization
 from lrensemble.pool import Pool
 from lrensemble.train import TrainConfig, build_model, train_member
@@ -75,3 +75,57 @@ def trained_pool(tmp_path_factory):
             weights=tmp / "runs" / member_id / "model.safetensors",
         )
     return tmp / "pool", ds, xte, norm
+
+
+CSV_FEATURES = ["f0", "f1", "f2", "f3", "f4", "f5"]
+CSV_HEADER = ["f0", "f1", "class", "f2", "f3", "f4", "f5"]  # the label column in the middle
+
+
+def write_rows(path, header, rows) -> None:
+    lines = [",".join(header)] if header else []
+    path.write_text("\n".join(lines + [",".join(map(str, r)) for r in rows]) + "\n")
+
+
+def csv_rows(n: int, seed: int) -> list[list]:
+    """Rows of CSV_HEADER: six features far from zero mean, a class name in column 2."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    x = 10.0 + 5.0 * rng.normal(size=(n, 6)) + 3.0 * y[:, None]
+    names = np.array(CLASSES)[y]
+    return [[*map(float, x[i, :2]), names[i], *map(float, x[i, 2:])] for i in range(n)]
+
+
+@pytest.fixture(scope="session")
+def csv_pool(tmp_path_factory):
+    """(pool directory, dataset, test.csv path): one MLP trained one epoch on a CSV dataset
+    with a header, string labels and the label column between features."""
+    tmp = tmp_path_factory.mktemp("csv-pool")
+    write_rows(tmp / "train.csv", CSV_HEADER, csv_rows(120, 0))
+    write_rows(tmp / "test.csv", CSV_HEADER, csv_rows(30, 1))
+    ds = load_dataset("csv", train=str(tmp / "train.csv"), test=str(tmp / "test.csv"))
+    pool = Pool.create(
+        tmp / "pool", {"val": ds.y_val.numpy(), "test": ds.y_test.numpy()}, 3, ds.describe()
+    )
+    spec = {"name": "mlp", "hidden": [16]}
+    model = build_model("mlp", ds, 0, hidden=[16])
+    config = TrainConfig(epochs=1, batch_size=32, seed=0, device="cpu", checkpoint_every=0)
+    result = train_member(
+        model,
+        ds,
+        {"name": "constant", "max_lr": 0.05},
+        config,
+        out_dir=tmp / "runs" / "m",
+        model_spec=spec,
+        progress=False,
+    )
+    probs = {
+        s: predict_proba_many([model], ds.split(s)[0], device="cpu")[0].numpy()
+        for s in ("val", "test")
+    }
+    pool.add_member(
+        "m",
+        probs,
+        {**result.record, "method": "test"},
+        weights=tmp / "runs" / "m" / "model.safetensors",
+    )
+    return tmp / "pool", ds, tmp / "test.csv"

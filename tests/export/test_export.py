@@ -19,14 +19,16 @@ from lrensemble.export import (
     ENSEMBLE_JSON,
     WEIGHTS_FILE,
     EnsembleModel,
+    as_batch,
     export_ensemble,
     load_ensemble,
+    read_inputs,
     read_manifest,
 )
 from lrensemble.export.manifest import file_sha256
 from lrensemble.pool import Pool, import_predictions
 from tests.cli.test_cli import run
-from tests.export.conftest import CLASSES, MEMBERS
+from tests.export.conftest import CLASSES, CSV_FEATURES, MEMBERS, write_rows
 
 ATOL = 1e-5
 
@@ -383,7 +385,7 @@ def test_predict_command_from_npy_npz_and_csv(trained_pool, default_export, tmp_
         got = np.load(target)
         assert got.dtype == np.float32 and got.shape == (len(x_raw), 3)
         np.testing.assert_allclose(got, expected, atol=ATOL, err_msg=name)
-        assert f"predicted {len(x_raw)} samples" in out
+        assert f"predicted {len(x_raw)} samples" in out and "warning" not in err
         counts = np.bincount(got.argmax(1), minlength=3)
         assert ", ".join(f"{CLASSES[c]} {n}" for c, n in enumerate(counts) if n) in out
 
@@ -401,14 +403,25 @@ def bad_predict_inputs(tmp_path):
     np.savez(tmp_path / "two.npz", a=good, b=good)
     np.save(tmp_path / "nan.npy", np.full((4, 1, 40), np.nan, dtype=np.float32))
     np.save(tmp_path / "good.npy", good)
+    np.save(tmp_path / "last.npy", good.transpose(0, 2, 1))
+    np.savez_compressed(tmp_path / "corrupt.npz", x=np.random.default_rng(0).normal(size=(50, 40)))
+    blob = bytearray((tmp_path / "corrupt.npz").read_bytes())
+    blob[100:400] = bytes(300)  # inside the deflate stream: zlib fails, not the zip directory
+    (tmp_path / "corrupt.npz").write_bytes(bytes(blob))
     (tmp_path / "file").write_text("")
     return {
         "wrong shape": ("short.npy", [], "samples of shape (39,)"),
-        "unreadable": ("garbage.npy", [], "unreadable or truncated"),
+        "unreadable": ("garbage.npy", [], "not a readable .npy/.npz file"),
+        "corrupted compressed npz": ("corrupt.npz", [], "not a readable .npy/.npz file"),
+        "channels last": (
+            "last.npy",
+            [],
+            "channels first: transpose them, e.g. x.transpose(0, 2, 1)",
+        ),
         "missing": ("absent.npy", [], "does not exist"),
-        "non-numeric cell": ("cell.csv", [], "line 2, column 40: 'abc' is not a number"),
+        "non-numeric cell": ("cell.csv", [], "line 2, column 40 holds 'abc'"),
         "too few columns": ("text.csv", [], "samples of shape (2,)"),
-        "header without rows": ("header.csv", [], "holds a header but no rows"),
+        "header without rows": ("header.csv", [], "holds a header but no data rows"),
         "ambiguous npz": ("two.npz", [], "name the inputs with --key"),
         "unknown npz key": ("two.npz", ["--key", "x"], "has no array 'x'"),
         "nan": ("nan.npy", [], "NaN"),
@@ -436,6 +449,7 @@ def test_bad_export_requests_are_one_sentence_and_write_nothing(trained_pool, tm
     (tmp_path / "busy" / "notes.txt").write_text("mine")
     (tmp_path / "bad.toml").write_text("[ensemble]\nsize = 0\n")
     (tmp_path / "high.toml").write_text("[ensemble]\nmin_accuracy = 0.999\n")
+    (tmp_path / "ok.toml").write_text("[ensemble]\nsize = 2\n")
     (tmp_path / "team.json").write_text(json.dumps({"members": ["c8a"], "weights": [1.0]}))
     out = str(tmp_path / "ens")
     cases = {
@@ -451,9 +465,16 @@ def test_bad_export_requests_are_one_sentence_and_write_nothing(trained_pool, tm
             ["--out", out, "--config", str(tmp_path / "high.toml")],
             "No member reaches the candidate floor",
         ),
-        "bad method": (["--out", out, "--method", "best"], "method"),
+        "bad method": (["--out", out, "--method", "best"], "--method: "),
         "unknown member": (["--out", out, "--members", "c8a,zzz"], "zzz"),
-        "weights count": (["--out", out, "--members", "c8a,mlp", "--weights", "1"], "1 weights"),
+        "weights count": (
+            ["--out", out, "--members", "c8a,mlp", "--weights", "1"],
+            "--weights has 1 number for a team of 2 members",
+        ),
+        "config and bad objective": (
+            ["--out", out, "--config", str(tmp_path / "ok.toml"), "--objective", "best"],
+            "--objective: ",
+        ),
         "bad weight": (["--out", out, "--members", "c8a", "--weights", "x"], "--weights takes"),
         "negative weight": (
             ["--out", out, "--members", "c8a,mlp", "--weights", "1,-1"],
@@ -473,3 +494,106 @@ def test_weights_without_members_in_the_library(trained_pool, tmp_path):
     with pytest.raises(ParameterError, match="need the members"):
         export_ensemble(trained_pool[0], tmp_path / "ens", weights=[1.0])
     assert not (tmp_path / "ens").exists()
+
+
+# --- input shapes, CSV columns, normalization ----------------------------------------------------
+
+
+def test_as_batch_reshapes_flat_rows_only():
+    shape = (3, 32, 32)
+    x = np.random.default_rng(0).normal(size=(2, *shape)).astype(np.float32)
+    np.testing.assert_array_equal(as_batch(x, shape), x)
+    np.testing.assert_array_equal(as_batch(x.reshape(2, -1), shape), x)
+    with pytest.raises(DataError, match=r"\(32, 32, 3\).*x\.transpose\(0, 3, 1, 2\)") as info:
+        as_batch(x.transpose(0, 2, 3, 1), shape)  # channels last: never reshaped
+    assert "\n" not in str(info.value) and str(info.value).endswith(".")
+    with pytest.raises(DataError, match=r"shape \(32, 3, 32\); the ensemble takes \(3, 32, 32\)"):
+        as_batch(x.transpose(0, 2, 1, 3), shape)
+
+
+def test_channels_last_inputs_are_refused_not_scrambled(default_export):
+    model = load_ensemble(default_export)
+    x = np.zeros((2, 40, 1), dtype=np.float32)  # the members take (1, 40)
+    for call in (model.normalize, model.predict_proba, lambda a: model(torch.from_numpy(a))):
+        with pytest.raises(DataError, match=r"transpose\(0, 2, 1\)"):
+            call(x)
+
+
+def test_predict_csv_takes_the_recorded_columns_by_name(csv_pool, tmp_path, capsys):
+    pool_dir, ds, test_csv = csv_pool
+    target = export_ensemble(pool_dir, tmp_path / "ens", members=["m"])
+    manifest = read_manifest(target)
+    assert manifest["columns"] == CSV_FEATURES and manifest["label_column"] == "class"
+    expected = load_ensemble(target)(ds.x_test).detach().numpy()
+    header, *body = [line.split(",") for line in test_csv.read_text().split()]
+    order = [6, 2, 0, 5, 1, 3, 4]
+    shuffled = tmp_path / "shuffled.csv"  # columns reordered, and an extra text column
+    write_rows(
+        shuffled,
+        ["note", *[header[j] for j in order]],
+        [["n/a"] + [r[j] for j in order] for r in body],
+    )
+    for path in (test_csv, shuffled):  # the label column is left in: no --label-column
+        out_file = tmp_path / f"p_{path.stem}.npy"
+        code, _, err = run(capsys, "predict", str(target), str(path), "--out", str(out_file))
+        assert code == 0, err
+        np.testing.assert_allclose(np.load(out_file), expected, atol=ATOL, err_msg=path.name)
+    keep = [j for j, name in enumerate(header) if name != "f3"]
+    write_rows(
+        tmp_path / "short.csv", [header[j] for j in keep], [[r[j] for j in keep] for r in body]
+    )
+    code, _, err = run(
+        capsys,
+        "predict",
+        str(target),
+        str(tmp_path / "short.csv"),
+        "--out",
+        str(tmp_path / "p.npy"),
+    )
+    one_sentence_error(code, err)
+    assert "'f3'" in err and not (tmp_path / "p.npy").exists()
+
+
+def test_headerless_csv_drops_the_recorded_label_index(tmp_path):
+    write_rows(tmp_path / "l.csv", None, [[1.0, 7, 2.0, 3.0], [4.0, 8, 5.0, 6.0]])
+    assert read_inputs(tmp_path / "l.csv", label=1, size=3).tolist() == [[1, 2, 3], [4, 5, 6]]
+    write_rows(tmp_path / "f.csv", None, [[1.0, 2.0, 3.0]])
+    assert read_inputs(tmp_path / "f.csv", label=1, size=3).tolist() == [[1, 2, 3]]
+    write_rows(tmp_path / "s.csv", None, [[1.0, "slow", 2.0, 3.0]])  # a class name: no header
+    assert read_inputs(tmp_path / "s.csv", label=1, size=3).tolist() == [[1, 2, 3]]
+    by_option = read_inputs(tmp_path / "l.csv", label_column="0", label=1, size=3)  # it overrides
+    assert by_option.tolist() == [[7, 2, 3], [8, 5, 6]]
+
+
+def test_team_of_a_real_report(trained_pool, tmp_path, capsys):
+    from lrensemble.report import build_report
+
+    pool_dir = trained_pool[0]
+    build_report(pool_dir, tmp_path / "report", timing=False)
+    team = json.loads((tmp_path / "report" / "results.json").read_text())["chosen_ensemble"]
+    for name in ("results.json", "chosen_ensemble.json"):
+        target = tmp_path / name.split(".")[0]
+        team_file = str(tmp_path / "report" / name)
+        code, _, err = run(
+            capsys, "export", str(pool_dir), "--out", str(target), "--team", team_file
+        )
+        assert code == 0, (name, err)
+        manifest = read_manifest(target)
+        assert [m["id"] for m in manifest["members"]] == team["members"], name
+        assert [m["weight"] for m in manifest["members"]] == pytest.approx(team["weights"])
+        assert manifest["temperature"] == pytest.approx(team["temperature"])
+
+
+def test_predict_warns_when_no_normalization_is_recorded(
+    trained_pool, default_export, tmp_path, capsys
+):
+    target = copy_export(default_export, tmp_path / "ens")
+    manifest = json.loads((target / ENSEMBLE_JSON).read_text())
+    manifest["normalization"] = None  # as exports of pools made before it was recorded
+    (target / ENSEMBLE_JSON).write_text(json.dumps(manifest))
+    np.save(tmp_path / "x.npy", trained_pool[1].x_test.numpy())
+    args = ["predict", str(target), str(tmp_path / "x.npy"), "--out", str(tmp_path / "p.npy")]
+    code, _, err = run(capsys, *args)
+    assert code == 0 and err.startswith("warning: ") and "no input normalization" in err, err
+    code, _, err = run(capsys, *args, "--normalized")
+    assert code == 0 and err == "", err
