@@ -348,3 +348,34 @@ def test_report_select_and_export_choose_the_same_team(finished_run, tmp_path, c
     assert [m["id"] for m in manifest["members"]] == report["members"]
     assert selected["temperature"] == pytest.approx(report["temperature"])
     assert manifest["temperature"] == pytest.approx(report["temperature"])
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        ("a,b,label\n1,2,0\n3,x,1\n", "not a number"),
+        ("a,b,label\n1,2,0\n3,4\n", "row"),
+        (None, "does not exist"),
+    ],
+)
+def test_run_on_a_bad_file_writes_nothing(tmp_path, capsys, content, fragment):
+    path = tmp_path / "train.csv"
+    if content is not None:
+        path.write_text(content)
+    out = tmp_path / "out"
+    code, _, err = run(capsys, "run", "--data", str(path), "--out", str(out), "--no-progress")
+    assert code == 2 and fragment in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_run_with_a_model_that_cannot_take_the_images_writes_nothing(tmp_path, capsys):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x, y = rng.random((60, 1, 8, 8)).astype("float32"), rng.integers(0, 3, 60)
+    np.savez(tmp_path / "d.npz", x_train=x[:50], y_train=y[:50], x_test=x[50:], y_test=y[50:])
+    out = tmp_path / "out"
+    code, _, err = run(
+        capsys, "run", "--data", str(tmp_path / "d.npz"), "--model", "lenet_s", "--out", str(out)
+    )
+    assert code == 2 and "16×16" in err and not out.exists()
