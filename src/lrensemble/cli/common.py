@@ -4,8 +4,9 @@ weights and `[ensemble]` options, so every command words them the same way."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 from rich.console import Console
 from rich.text import Text
 
@@ -64,3 +65,55 @@ def ensemble_config(base: EnsembleConfig | None = None, **given: Any) -> Ensembl
             raise ParameterError(f"{exc.detail[:1].upper()}{exc.detail[1:]}.") from None
         option = "--" + str(exc.location[0]).replace("_", "-")
         raise ParameterError(f"{option}: {exc.detail}.") from None
+
+
+# `[ensemble]` options shared by select, report and export: None means EnsembleConfig's default.
+_DEFAULTS = EnsembleConfig()
+MethodOption = Annotated[
+    str | None,
+    typer.Option(
+        help="brute_force, greedy, focal, hierarchical, or random (a baseline) "
+        f"(default {_DEFAULTS.method})."
+    ),
+]
+SizeOption = Annotated[int | None, typer.Option(help="Team size (default: the method's choice).")]
+ObjectiveOption = Annotated[
+    str | None,
+    typer.Option(
+        help=f"nll or accuracy: what the choice optimizes on validation "
+        f"(default {_DEFAULTS.objective})."
+    ),
+]
+MetricOption = Annotated[
+    str | None, typer.Option(help=f"Focal diversity metric (default {_DEFAULTS.metric}).")
+]
+MinAccuracyOption = Annotated[
+    float | None, typer.Option(help="Candidate floor: an absolute validation accuracy.")
+]
+MinRelativeOption = Annotated[
+    float | None,
+    typer.Option(
+        help="Candidate floor: a fraction of the best member's accuracy "
+        f"(default {_DEFAULTS.min_relative_accuracy:g}; the higher floor applies)."
+    ),
+]
+MaxCandidatesOption = Annotated[
+    int | None,
+    typer.Option(
+        help=f"At most this many of the best members (default {_DEFAULTS.max_candidates})."
+    ),
+]
+CalibrateOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--calibrate/--no-calibrate",
+        help="Fit a temperature of the ensemble's soft vote on validation (default on).",
+    ),
+]
+CalibrateMembersOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--calibrate-members/--no-calibrate-members",
+        help="Fit a temperature per member before averaging (default off).",
+    ),
+]

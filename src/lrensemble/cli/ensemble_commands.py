@@ -19,11 +19,23 @@ from rich import box
 from rich.table import Table
 
 from lrensemble.cli.app import JsonOption, app, out, pool_app
-from lrensemble.cli.common import ensemble_config, parse_weights, warn
-from lrensemble.ensemble import DEFAULT_METHOD, OBJECTIVES, ChosenEnsemble, EnsembleConfig
+from lrensemble.cli.common import (
+    CalibrateMembersOption,
+    CalibrateOption,
+    MaxCandidatesOption,
+    MethodOption,
+    MetricOption,
+    MinAccuracyOption,
+    MinRelativeOption,
+    ObjectiveOption,
+    SizeOption,
+    ensemble_config,
+    parse_weights,
+    warn,
+)
+from lrensemble.ensemble import ChosenEnsemble
 from lrensemble.errors import ParameterError
 
-ENSEMBLE_DEFAULTS = EnsembleConfig()
 METRIC_KEYS = {"acc": "accuracy", "nll": "nll", "ece": "ece", "brier": "brier"}
 
 
@@ -302,53 +314,15 @@ def _print_choice(report: dict[str, Any], n_pool: int, calibrate: bool) -> None:
 @app.command("select")
 def select_command(
     pool: Annotated[Path, typer.Argument(help="Pool directory.")],
-    method: Annotated[
-        str,
-        typer.Option(help="brute_force, greedy, focal, hierarchical, or random (a baseline)."),
-    ] = DEFAULT_METHOD,
-    size: Annotated[int | None, typer.Option(help="Team size (default: free choice).")] = None,
-    objective: Annotated[
-        str | None,
-        typer.Option(
-            help=f"{' or '.join(OBJECTIVES)}: what the choice maximizes on the selection split "
-            f"(default {ENSEMBLE_DEFAULTS.objective})."
-        ),
-    ] = None,
-    metric: Annotated[
-        str | None,
-        typer.Option(help=f"Focal diversity metric (default {ENSEMBLE_DEFAULTS.metric})."),
-    ] = None,
-    min_accuracy: Annotated[
-        float | None, typer.Option(help="Candidate floor: an absolute selection accuracy.")
-    ] = None,
-    min_relative_accuracy: Annotated[
-        float | None,
-        typer.Option(
-            help="Candidate floor: a fraction of the best member's accuracy "
-            f"(default {ENSEMBLE_DEFAULTS.min_relative_accuracy:g}; the higher floor applies)."
-        ),
-    ] = None,
-    max_candidates: Annotated[
-        int | None,
-        typer.Option(
-            help=f"At most this many of the best members (default "
-            f"{ENSEMBLE_DEFAULTS.max_candidates})."
-        ),
-    ] = None,
-    calibrate: Annotated[
-        bool | None,
-        typer.Option(
-            "--calibrate/--no-calibrate",
-            help="Fit a temperature of the ensemble's soft vote (default on).",
-        ),
-    ] = None,
-    calibrate_members: Annotated[
-        bool | None,
-        typer.Option(
-            "--calibrate-members/--no-calibrate-members",
-            help="Fit a temperature per member before averaging (default off).",
-        ),
-    ] = None,
+    method: MethodOption = None,
+    size: SizeOption = None,
+    objective: ObjectiveOption = None,
+    metric: MetricOption = None,
+    min_accuracy: MinAccuracyOption = None,
+    min_relative_accuracy: MinRelativeOption = None,
+    max_candidates: MaxCandidatesOption = None,
+    calibrate: CalibrateOption = None,
+    calibrate_members: CalibrateMembersOption = None,
     split: Annotated[str, typer.Option(help="Split to select and calibrate on.")] = "val",
     seed: Annotated[int | None, typer.Option(help="Seed of --method random (default 0).")] = None,
     parity: Annotated[

@@ -8,8 +8,17 @@ from typing import Annotated
 import typer
 
 from lrensemble.cli.app import DeviceOption, EpochsOption, ProgressOption, SeedOption, app, out
-from lrensemble.ensemble.choice import DEFAULT_RELATIVE_FLOOR
-from lrensemble.ensemble.selection import DEFAULT_METHOD, DEFAULT_OBJECTIVE
+from lrensemble.cli.common import (
+    CalibrateMembersOption,
+    CalibrateOption,
+    MaxCandidatesOption,
+    MethodOption,
+    MetricOption,
+    MinAccuracyOption,
+    MinRelativeOption,
+    ObjectiveOption,
+    SizeOption,
+)
 
 DataOption = Annotated[
     list[str] | None,
@@ -101,28 +110,15 @@ def report(
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="Report directory (default: POOL/../report).")
     ] = None,
-    method: Annotated[
-        str, typer.Option(help="Selection method of the chosen ensemble.")
-    ] = DEFAULT_METHOD,
-    size: Annotated[int | None, typer.Option(help="Team size of the chosen ensemble.")] = None,
-    objective: Annotated[
-        str, typer.Option(help="What the choice optimizes on validation: nll or accuracy.")
-    ] = DEFAULT_OBJECTIVE,
-    metric: Annotated[str, typer.Option(help="Focal diversity metric.")] = "GD",
-    min_accuracy: Annotated[
-        float | None,
-        typer.Option(help="Minimum validation accuracy of a candidate (absolute)."),
-    ] = None,
-    min_relative_accuracy: Annotated[
-        float,
-        typer.Option(help="Minimum validation accuracy of a candidate, × the best member's."),
-    ] = DEFAULT_RELATIVE_FLOOR,
-    calibrate: Annotated[
-        bool, typer.Option(help="Temperature-scale the ensemble (fitted on validation).")
-    ] = True,
-    calibrate_members: Annotated[
-        bool, typer.Option(help="Temperature-scale each member before averaging.")
-    ] = False,
+    method: MethodOption = None,
+    size: SizeOption = None,
+    objective: ObjectiveOption = None,
+    metric: MetricOption = None,
+    min_accuracy: MinAccuracyOption = None,
+    min_relative_accuracy: MinRelativeOption = None,
+    max_candidates: MaxCandidatesOption = None,
+    calibrate: CalibrateOption = None,
+    calibrate_members: CalibrateMembersOption = None,
 ) -> None:
     """Regenerate the report from an existing pool, without training."""
     from lrensemble.cli.common import ensemble_config
@@ -135,6 +131,7 @@ def report(
         metric=metric,
         min_accuracy=min_accuracy,
         min_relative_accuracy=min_relative_accuracy,
+        max_candidates=max_candidates,
         calibrate=calibrate,
         calibrate_members=calibrate_members,
     )
