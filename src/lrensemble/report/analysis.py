@@ -177,12 +177,14 @@ def analyze_pool(
     table2["best_single"]["member"] = cand_ids[table2["best_single"]["member"]]
 
     selection_seconds = {}
-    for name in SELECTION_METHODS:
+    for name in SELECTION_METHODS:  # each method's time on the candidates, for the cost table
         options: dict[str, Any] = {"objective": ens.objective}
+        size = None if ens.size is None else min(ens.size, len(cand_ids))
         if name == "focal":
             options["metric"] = ens.metric
+            size = None if size is None else max(size, 2)
         t0 = time.perf_counter()
-        select(name, cv, yv, size=ens.size, **options)
+        select(name, cv, yv, size=size, **options)
         selection_seconds[name] = time.perf_counter() - t0
 
     by_id = {m["id"]: m for m in members}
