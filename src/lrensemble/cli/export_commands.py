@@ -2,44 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
-from rich.text import Text
 
 from lrensemble.cli.app import DeviceOption, app, out
+from lrensemble.cli.common import ensemble_config, parse_members, parse_weights, warn
 from lrensemble.errors import ParameterError
-
-
-def _ids(text: str | None) -> list[str] | None:
-    if text is None:
-        return None
-    ids = [m.strip() for m in text.split(",") if m.strip()]
-    if not ids:
-        raise ParameterError("--members takes comma-separated member ids, e.g. a,b,c.")
-    return ids
-
-
-def _floats(text: str | None) -> list[float] | None:
-    if text is None:
-        return None
-    try:
-        return [float(w) for w in text.split(",")]
-    except ValueError:
-        raise ParameterError(
-            f"--weights takes comma-separated numbers, e.g. 0.5,0.3,0.2; got {text!r}."
-        ) from None
-
-
-def _warn(lines: list[str]) -> None:
-    """Warnings on stderr, one line each, as the other commands print them."""
-    err = Console(stderr=True, soft_wrap=True)
-    for line in lines:
-        err.print(Text.assemble(("warning: ", "bold yellow"), (line, "yellow")), highlight=False)
 
 
 def _count(n: int, noun: str) -> str:
@@ -89,10 +62,13 @@ def export_command(
 
     cfg = None
     if config is not None or method is not None or size is not None or objective is not None:
-        cfg = load_ensemble_config(config, method=method, size=size, objective=objective)
-    target = export_ensemble(
-        pool, out_dir, cfg, members=_ids(members), weights=_floats(weights), team_file=team
-    )
+        base = load_ensemble_config(config) if config is not None else None
+        cfg = ensemble_config(base, method=method, size=size, objective=objective)
+    ids = parse_members(members)
+    if weights is not None and ids is None:
+        raise ParameterError("Weights need the members they belong to (--members a,b,c).")
+    vote = None if weights is None or ids is None else parse_weights(weights, len(ids))
+    target = export_ensemble(pool, out_dir, cfg, members=ids, weights=vote, team_file=team)
     manifest = read_manifest(target)
     entries = manifest["members"]
     out.print(
@@ -105,7 +81,7 @@ def export_command(
         table.add_row(m["id"], _spec_text(m["model"]), weight, temp)
     out.print(table)
     out.print(f"ensemble temperature {manifest['temperature']:.4f}")
-    _warn(manifest.get("warnings") or [])
+    warn(manifest.get("warnings") or [])
     if not manifest["has_weights"]:
         out.print(
             f"{target} holds no weights: members {', '.join(manifest['missing_weights'])} have "
@@ -133,19 +109,38 @@ def predict_command(
     device: DeviceOption = None,
     key: Annotated[str | None, typer.Option(help="The array of a .npz file to use.")] = None,
     label_column: Annotated[
-        str | None, typer.Option(help="CSV: a label column to drop (header name or index).")
+        str | None,
+        typer.Option(
+            help="CSV: the label column to drop (header name or index; default: the recorded one)."
+        ),
     ] = None,
 ) -> None:
     """The ensemble's calibrated probabilities (N, C) of raw inputs, saved as float32 .npy.
 
-    Rows are reshaped to the members' input shape when their sizes agree, and the recorded
-    normalization is applied unless --normalized.
+    Flat rows of the members' input size are reshaped to their input shape; a CSV's columns
+    are taken by the names recorded in training. The recorded normalization is applied unless
+    --normalized (with a warning when the export records none).
     """
     from lrensemble.export import check_output_file, load_ensemble, read_inputs, save_probabilities
 
     model = load_ensemble(ensemble, device=device or "auto")
-    x = read_inputs(inputs, key=key, label_column=label_column)
+    recorded = model.manifest
+    x = read_inputs(
+        inputs,
+        key=key,
+        label_column=label_column,
+        columns=recorded.get("columns"),
+        label=recorded.get("label_column"),
+        size=math.prod(model.input_shape) if model.input_shape else None,
+    )
     check_output_file(out_file)
+    if model.normalization is None and not normalized:
+        warn(
+            [
+                f"{ensemble} records no input normalization (its pool recorded none): the inputs "
+                "go in as they are; give them as the members saw them and pass --normalized."
+            ]
+        )
     probs = model.predict_proba(x, batch_size, normalized=normalized)
     save_probabilities(out_file, probs)
     counts = Counter(probs.argmax(axis=1).tolist())

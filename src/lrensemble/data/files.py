@@ -17,8 +17,9 @@ import itertools
 import math
 import zipfile
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -500,7 +501,11 @@ def _csv_rows(path: Path, delimiter: str) -> Iterator[tuple[int, list[str]]]:
 
 
 def _floats(
-    cells: list[list[str]], path: Path, lines: list[int], cols: list[int], names: list[str] | None
+    cells: Sequence[Sequence[str]],
+    path: Path,
+    lines: list[int],
+    cols: list[int],
+    names: list[str] | None,
 ) -> np.ndarray:
     """Feature cells as float64 (rows, F); the first non-numeric cell is an error."""
     try:
@@ -519,69 +524,125 @@ def _floats(
 
 
 @dataclass
-class _Table:
-    split: Split
-    features: list[str] | None  # feature column names when the file has a header
+class CsvTable:
+    """A CSV file as `read_csv_table` read it: the header (stripped names; None without one),
+    the feature columns taken (indices, in the order taken) and the label column (an index or
+    None), the features as float64 (N, F), the file line of every row and the stripped label
+    cells (empty without a label column)."""
+
+    header: list[str] | None
+    columns: list[int]
+    label: int | None
+    x: np.ndarray
+    lines: np.ndarray
     labels: list[str]
 
 
-def _read_csv(path: Path, label: str | int | None, header: bool | None, delimiter: str) -> _Table:
-    """One CSV file as a split. Rows are converted to floats in blocks, so a large file never
-    sits in memory as Python strings all at once."""
+CsvLayout = Callable[[list[str]], tuple[bool, list[int], int | None]]
+
+
+def looks_like_header(cells: Sequence[str], skip: int | None = None) -> bool:
+    """Whether a first row is a header: one of its cells (other than column `skip`, e.g. a
+    label column, whose values may be names) is not a number."""
+    return any(not _is_number(c) for j, c in enumerate(cells) if j != skip)
+
+
+def _whole_rows(first: list[str]) -> tuple[bool, list[int], int | None]:
+    return looks_like_header(first), list(range(len(first))), None
+
+
+def read_csv_table(
+    path: str | Path, delimiter: str = ",", layout: CsvLayout | None = None
+) -> CsvTable:
+    """The rows of a CSV file, the chosen columns converted to floats in blocks (so a large file
+    never sits in memory as Python strings all at once).
+
+    `layout(first_row)` (cells stripped) says whether that row is a header, which columns are
+    features and which one is the label (or None); by default a first row with a cell that is
+    not a number is a header and every column is a feature. Blank lines are skipped; a ragged
+    row, a feature cell that is not a number, an empty label or no data rows is one `DataError`
+    sentence naming the file and line.
+    """
+    path = Path(path)
     rows = _csv_rows(path, delimiter)
     first_line, first = next(rows, (0, []))
     first = [c.strip() for c in first]
     if not first:
         raise DataError(f"{path} holds no rows.")
+    header, cols, idx = (layout or _whole_rows)(first)
+    if not cols:
+        raise DataError(f"{path} has no feature columns.")
     width = len(first)
-    if width < 2:
-        raise DataError(f"{path} has a single column; a CSV needs feature columns and a label.")
-    idx: int | None = None
-    if isinstance(label, int):
-        idx = label + width if label < 0 else label
-        if not 0 <= idx < width:
-            raise DataError(f"label = {label} is not a column of {path}, which has {width}.")
-    elif isinstance(label, str):
-        if label not in first:
-            raise DataError(
-                f"{path} has no column named {label!r}; its first row is {_some(first)}."
-            )
-        idx = first.index(label)
-        header = True
-    if header is None:  # a header has a non-numeric cell where features would be
-        guess = idx if idx is not None else width - 1
-        header = any(not _is_number(c) for j, c in enumerate(first) if j != guess)
-    if idx is None:
-        lowered = [c.lower() for c in first] if header else []
-        idx = next((lowered.index(n) for n in LABEL_COLUMNS if n in lowered), width - 1)
     names = first if header else None
-    cols = [j for j in range(width) if j != idx]
+    pick = itemgetter(*cols) if len(cols) > 1 else lambda cells: (cells[cols[0]],)
     blocks: list[np.ndarray] = []
     labels: list[str] = []
     lines: list[int] = []
-    block: list[list[str]] = []
+    block: list[Sequence[str]] = []
     for line, cells in rows if header else itertools.chain([(first_line, first)], rows):
         if len(cells) != width:
             raise DataError(
                 f"{path} line {line} has {len(cells)} cells but line {first_line} has {width}; "
                 "every row needs the same columns."
             )
-        cell = cells[idx].strip()
-        if cell == "":
-            raise DataError(f"{path} line {line} has no label (column {idx + 1}).")
-        block.append(cells[:idx] + cells[idx + 1 :])
-        labels.append(cell)
+        if idx is not None:
+            cell = cells[idx].strip()
+            if cell == "":
+                raise DataError(f"{path} line {line} has no label (column {idx + 1}).")
+            labels.append(cell)
+        block.append(pick(cells))
         lines.append(line)
         if len(block) == _CSV_BLOCK:
             blocks.append(_floats(block, path, lines[-len(block) :], cols, names))
             block = []
     if block:
         blocks.append(_floats(block, path, lines[-len(block) :], cols, names))
-    if not labels:
+    if not lines:
         raise DataError(f"{path} holds a header but no data rows.")
-    x = np.concatenate(blocks)
-    split = Split(x, np.empty(0), str(path), f"the labels of {path}", np.asarray(lines))
-    return _Table(split, [names[j] for j in cols] if names else None, labels)
+    return CsvTable(names, cols, idx, np.concatenate(blocks), np.asarray(lines), labels)
+
+
+@dataclass
+class _Table:
+    split: Split
+    features: list[str] | None  # feature column names when the file has a header
+    labels: list[str]
+    label_column: str | int | None  # its header name, or its index without a header
+
+
+def _read_csv(path: Path, label: str | int | None, header: bool | None, delimiter: str) -> _Table:
+    """One CSV file as a split: the label column as `label` says (default: a header column
+    named label, target, class or y, else the last), every other column a feature."""
+
+    def layout(first: list[str]) -> tuple[bool, list[int], int]:
+        width = len(first)
+        if width < 2:
+            raise DataError(f"{path} has a single column; a CSV needs feature columns and a label.")
+        named = header
+        idx: int | None = None
+        if isinstance(label, int):
+            idx = label + width if label < 0 else label
+            if not 0 <= idx < width:
+                raise DataError(f"label = {label} is not a column of {path}, which has {width}.")
+        elif isinstance(label, str):
+            if label not in first:
+                raise DataError(
+                    f"{path} has no column named {label!r}; its first row is {_some(first)}."
+                )
+            idx = first.index(label)
+            named = True
+        if named is None:  # a header has a non-numeric cell where features would be
+            named = looks_like_header(first, idx if idx is not None else width - 1)
+        if idx is None:
+            lowered = [c.lower() for c in first] if named else []
+            idx = next((lowered.index(n) for n in LABEL_COLUMNS if n in lowered), width - 1)
+        return named, [j for j in range(width) if j != idx], idx
+
+    table = read_csv_table(path, delimiter, layout)
+    names, idx = table.header, table.label
+    split = Split(table.x, np.empty(0), str(path), f"the labels of {path}", table.lines)
+    features = [names[j] for j in table.columns] if names else None
+    return _Table(split, features, table.labels, names[idx] if names and idx is not None else idx)
 
 
 def _align_columns(table: _Table, reference: _Table) -> None:
@@ -660,7 +721,7 @@ def load_csv(
     for table in tables.values():
         _align_columns(table, tr)
         table.split.y = _label_values(table, numeric)
-    return assemble(
+    ds = assemble(
         "csv",
         tr.split,
         tables["test"].split if "test" in tables else None,
@@ -672,6 +733,10 @@ def load_csv(
         seed=seed,
         shape=shape,
     )
+    if tr.features is not None:  # so `lrens predict` takes its inputs' columns by name
+        ds.info["columns"] = tr.features
+    ds.info["label_column"] = tr.label_column
+    return ds
 
 
 # --- the command line's --data -------------------------------------------------------------------
@@ -749,6 +814,7 @@ def data_table(items: Sequence[str]) -> dict[str, Any]:
 
 
 __all__ = [
+    "CsvTable",
     "Split",
     "assemble",
     "check_options",
@@ -756,4 +822,8 @@ __all__ = [
     "existing_file",
     "load_csv",
     "load_npz",
+    "looks_like_header",
+    "read_csv_table",
+    "read_npy",
+    "read_npz",
 ]

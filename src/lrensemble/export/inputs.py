@@ -1,19 +1,18 @@
-"""Inputs for an exported ensemble: read from .npy, .npz or CSV files, and checked and shaped
-into the batch (N, *input_shape) its members take. Every problem is one `DataError` sentence
-that names the file."""
+"""Inputs for an exported ensemble: read from .npy, .npz or CSV files (with the readers of the
+file datasets, so both fail alike) and checked and shaped into the batch (N, *input_shape) its
+members take. Every problem is one `DataError` sentence that names the file."""
 
 from __future__ import annotations
 
-import csv
 import math
 import os
-import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from lrensemble.data.files import looks_like_header, read_csv_table, read_npy, read_npz
 from lrensemble.errors import DataError, ParameterError
 
 CSV_SUFFIXES = {".csv": ",", ".tsv": "\t"}
@@ -21,12 +20,18 @@ NPZ_KEYS = ("x", "x_test")
 
 
 def read_inputs(
-    path: str | os.PathLike[str], *, key: str | None = None, label_column: str | None = None
+    path: str | os.PathLike[str],
+    *,
+    key: str | None = None,
+    label_column: str | None = None,
+    columns: Sequence[str] | None = None,
+    label: str | int | None = None,
+    size: int | None = None,
 ) -> np.ndarray:
     """The input array of a file: `.npy`; `.npz` (its only array, the array `key`, or one named
-    `x` or `x_test`); `.csv`/`.tsv` (numbers, one sample per row; a first row with a cell that is
-    not a number is a header; `label_column`, a header name or a 0-based index, is dropped when
-    present). Shapes are checked later, against the ensemble (`as_batch`)."""
+    `x` or `x_test`); `.csv`/`.tsv` (see `read_csv`; `columns`, `label` and `size` are what the
+    export recorded of the training file). Shapes are checked later, against the ensemble
+    (`as_batch`)."""
     path = Path(path)
     suffix = path.suffix.lower()
     if key is not None and suffix != ".npz":
@@ -38,112 +43,128 @@ def read_inputs(
     if path.is_dir():
         raise DataError(f"Input file {path} is a directory.")
     if suffix == ".npy":
-        return _load(path, lambda: np.load(path, allow_pickle=False))
+        return read_npy(path)
     if suffix == ".npz":
-        return _load(path, lambda: _npz_array(path, key))
+        return _npz_array(path, key)
     if suffix in CSV_SUFFIXES:
-        return read_csv(path, label_column, CSV_SUFFIXES[suffix])
+        return read_csv(
+            path, label_column, CSV_SUFFIXES[suffix], columns=columns, label=label, size=size
+        )
     raise DataError(
         f"Input file {path} has an unknown format ({suffix or 'no extension'}); give .npy, .npz "
         "or .csv."
     )
 
 
-def _load(path: Path, loader: Any) -> np.ndarray:
-    try:
-        return np.asarray(loader())
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        if isinstance(exc, DataError):
-            raise
-        raise DataError(f"Input file {path} is unreadable or truncated ({exc}).") from None
-
-
 def _npz_array(path: Path, key: str | None) -> np.ndarray:
-    with np.load(path, allow_pickle=False) as npz:
-        names = list(npz.files)
-        if key is None:
-            if len(names) == 1:
-                key = names[0]
-            else:
-                key = next((k for k in NPZ_KEYS if k in names), None)
-                if key is None:
-                    raise DataError(
-                        f"Input file {path} holds arrays {', '.join(names) or '(none)'}; name the "
-                        "inputs with --key."
-                    )
-        elif key not in names:
-            raise DataError(
-                f"Input file {path} has no array {key!r}; it has {', '.join(names) or 'none'}."
-            )
-        return npz[key]
+    arrays = read_npz(path)
+    names = list(arrays)
+    if key is None:
+        if len(names) == 1:
+            key = names[0]
+        else:
+            key = next((k for k in NPZ_KEYS if k in names), None)
+            if key is None:
+                raise DataError(
+                    f"Input file {path} holds arrays {', '.join(names) or '(none)'}; name the "
+                    "inputs with --key."
+                )
+    elif key not in names:
+        raise DataError(
+            f"Input file {path} has no array {key!r}; it has {', '.join(names) or 'none'}."
+        )
+    return arrays[key]
 
 
-def _is_number(cell: str) -> bool:
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
-
-
-def _label_index(label_column: str | None, header: list[str] | None, width: int) -> int | None:
-    if label_column is None:
-        return None
-    if header is not None and label_column in header:
-        return header.index(label_column)
+def _index(label_column: str, width: int) -> int | None:
+    """`--label-column` as a 0-based column index; None when it is a name."""
     try:
         index = int(label_column)
     except ValueError:
-        return None  # a named label column that this file does not have: nothing to drop
+        return None
     if not -width <= index < width:
         raise ParameterError(f"Label column {index} is outside the file's {width} columns.")
     return index % width
 
 
 def read_csv(
-    path: str | os.PathLike[str], label_column: str | None = None, delimiter: str = ","
+    path: str | os.PathLike[str],
+    label_column: str | None = None,
+    delimiter: str = ",",
+    *,
+    columns: Sequence[str] | None = None,
+    label: str | int | None = None,
+    size: int | None = None,
 ) -> np.ndarray:
-    """Numeric rows (N, F) of a CSV file as float32, without its header and label column."""
+    """Feature rows (N, F) of a CSV file as float32.
+
+    With a header and `columns` (the training file's feature names), those columns are taken by
+    name, in any order; others (the label, ids, notes) are ignored. Otherwise every column is a
+    feature except the label: `label_column` (a header name or 0-based index), else the
+    recorded `label` (a header name, or an index dropped when a row holds `size` + 1 values).
+    """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"Input file {path} is unreadable ({exc}).") from None
-    reader = csv.reader(text.splitlines(), delimiter=delimiter)
-    try:
-        rows = [(reader.line_num, row) for row in reader if any(c.strip() for c in row)]
-    except csv.Error as exc:
-        raise DataError(f"Input file {path} is not valid CSV ({exc}).") from None
-    if not rows:
-        raise DataError(f"Input file {path} holds no rows.")
-    first = [c.strip() for c in rows[0][1]]
-    header = first if any(c and not _is_number(c) for c in first) else None
-    body = rows[1:] if header is not None else rows
-    width = len(first)
-    drop = _label_index(label_column, header, width)
-    values: list[list[float]] = []
-    for line, row in body:
-        if len(row) != width:
-            raise DataError(
-                f"Input file {path} line {line} has {len(row)} values; the first row has {width}."
-            )
-        try:
-            values.append([float(c) for j, c in enumerate(row) if j != drop])
-        except ValueError:
-            j, cell = next((j, c) for j, c in enumerate(row) if j != drop and not _is_number(c))
-            raise DataError(
-                f"Input file {path} line {line}, column {j + 1}: {cell.strip()!r} is not a number."
-            ) from None
-    if not values:
-        raise DataError(f"Input file {path} holds a header but no rows.")
-    return np.asarray(values, dtype=np.float32)
+
+    def layout(first: list[str]) -> tuple[bool, list[int], None]:
+        width = len(first)
+        index = None if label_column is None else _index(label_column, width)
+        name = label if label_column is None else label_column
+        if index is None and isinstance(name, str) and name in first:
+            drop, header = first.index(name), True
+        else:  # a label by index (the option's, or the recorded one when a row has one extra)
+            drop = index
+            if label_column is None and isinstance(label, int) and width == (size or 0) + 1:
+                drop = label % width if -width <= label < width else None
+            header = looks_like_header(first, drop)  # a class name there is no header
+        if header and columns:
+            missing = [c for c in columns if c not in first]
+            if missing:
+                raise DataError(
+                    f"Input file {path} lacks the feature column{'s' * (len(missing) > 1)} "
+                    f"{', '.join(map(repr, missing))} the ensemble was trained on."
+                )
+            return True, [first.index(c) for c in columns], None
+        return header, [j for j in range(len(first)) if j != drop], None
+
+    return read_csv_table(path, delimiter, layout).x.astype(np.float32)
+
+
+def fit_shape(a: Any, input_shape: Sequence[int] | None, what: str = "The inputs") -> Any:
+    """A batch `a` (numpy or torch, (N, ...)) as (N, *input_shape): samples of that shape pass,
+    flat rows (N, F) of the right size are reshaped; any other shape is one `DataError`
+    sentence starting with `what` (reshaping, say, channels-last images would scramble them)."""
+    if input_shape is None:
+        return a
+    shape, got = tuple(int(s) for s in input_shape), tuple(a.shape[1:])
+    if got == shape:
+        return a
+    want_n, got_n = math.prod(shape), math.prod(got)
+    if a.ndim == 2 and got_n == want_n:
+        return a.reshape(len(a), *shape)
+    if got_n != want_n:
+        hint = ""
+        if got_n == want_n + 1:
+            hint = " (is a label column left in? drop it with --label-column)"
+        raise DataError(
+            f"{what} have samples of shape {got} ({got_n} values); the ensemble takes {shape} "
+            f"({want_n} values){hint}."
+        )
+    if len(shape) > 1 and got == shape[1:] + shape[:1]:
+        axes = (0, len(shape), *range(1, len(shape)))
+        raise DataError(
+            f"{what} have channels-last samples of shape {got}; the ensemble takes {shape}, "
+            f"channels first: transpose them, e.g. x.transpose{axes}."
+        )
+    raise DataError(
+        f"{what} have samples of shape {got}; the ensemble takes {shape} (or flat rows of "
+        f"{want_n} values)."
+    )
 
 
 def as_batch(x: Any, input_shape: Sequence[int] | None, what: str = "The inputs") -> np.ndarray:
-    """Inputs as a float32 batch (N, *input_shape): rows of the right size are reshaped (a
-    CSV row of 40 values becomes (1, 40)); anything else (text, too few dimensions, another
-    sample size, no samples, NaN or infinity) is one `DataError` sentence starting with
-    `what`."""
+    """Inputs as a float32 batch (N, *input_shape) (`fit_shape`: a CSV row of 40 values becomes
+    (1, 40)); text, too few dimensions, another sample shape, no samples, NaN or infinity is one
+    `DataError` sentence starting with `what`."""
     if hasattr(x, "detach"):
         x = x.detach().cpu().numpy()
     a = np.asarray(x)
@@ -153,21 +174,10 @@ def as_batch(x: Any, input_shape: Sequence[int] | None, what: str = "The inputs"
         raise DataError(f"{what} need one row per sample; got shape {a.shape}.")
     if len(a) == 0:
         raise DataError(f"{what} hold no samples.")
-    if input_shape is not None and tuple(a.shape[1:]) != tuple(input_shape):
-        want, got = math.prod(input_shape), math.prod(a.shape[1:])
-        if want != got:
-            hint = ""
-            if got == want + 1:
-                hint = " (is a label column left in? drop it with --label-column)"
-            raise DataError(
-                f"{what} have samples of shape {tuple(a.shape[1:])} ({got} values); the ensemble "
-                f"takes {tuple(input_shape)} ({want} values){hint}."
-            )
-        a = a.reshape(len(a), *input_shape)
-    a = np.ascontiguousarray(a, dtype=np.float32)
+    a = np.ascontiguousarray(fit_shape(a, input_shape, what), dtype=np.float32)
     if not np.isfinite(a).all():
         raise DataError(f"{what} contain NaN or infinite values.")
     return a
 
 
-__all__ = ["as_batch", "read_csv", "read_inputs"]
+__all__ = ["as_batch", "fit_shape", "read_csv", "read_inputs"]

@@ -29,7 +29,7 @@ from lrensemble.device import resolve_device
 from lrensemble.ensemble.checks import check_weights
 from lrensemble.ensemble.metrics import NLL_CLIP
 from lrensemble.errors import CheckpointError, LREnsembleError, ParameterError
-from lrensemble.export.inputs import as_batch
+from lrensemble.export.inputs import as_batch, fit_shape
 from lrensemble.export.manifest import ENSEMBLE_JSON, ensemble_dir, file_sha256, read_manifest
 from lrensemble.models import create_model
 from lrensemble.train.checkpoint import load_state_into
@@ -91,12 +91,6 @@ class _Group(nn.Module):
             self.vectorized = False
             log.warning("evaluating members one by one: vmap cannot vectorize them (%s)", err)
             return out
-
-
-def _size(x_or_shape: Any) -> int:
-    """Values per sample of a batch, or in a sample shape."""
-    shape = x_or_shape.shape[1:] if hasattr(x_or_shape, "shape") else x_or_shape
-    return int(np.prod(tuple(shape)))
 
 
 def _architecture(model: nn.Module) -> Hashable:
@@ -193,14 +187,11 @@ class EnsembleModel(nn.Module):
         return _tempered(total, self.temperature)
 
     def normalize(self, raw: Any) -> Any:
-        """Raw inputs (numpy or torch, (N, ...)) transformed as the members' training inputs
-        were; unchanged when no normalization was recorded."""
+        """Raw inputs (numpy or torch, (N, *input_shape) or flat rows) transformed as the
+        members' training inputs were; unchanged when no normalization was recorded."""
         if self.normalization is None:
             return raw
-        shape = self.input_shape
-        if shape is not None and tuple(raw.shape[1:]) != shape and _size(raw) == _size(shape):
-            raw = raw.reshape(len(raw), *shape)
-        return self.normalization.apply(raw)
+        return self.normalization.apply(fit_shape(raw, self.input_shape))
 
     @torch.no_grad()
     def predict_proba(

@@ -59,8 +59,8 @@ def read_team_file(path: str | os.PathLike[str]) -> ChosenEnsemble:
         raise DataError(f"Team file {path} does not exist.") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise DataError(f"Team file {path} is unreadable or truncated ({exc}).") from None
-    if isinstance(data, dict) and "members" not in data and "chosen_ensemble" in data:
-        data = data["chosen_ensemble"]
+    if isinstance(data, dict) and isinstance(data.get("chosen_ensemble"), dict):
+        data = data["chosen_ensemble"]  # results.json, whose own "members" are the pool's
     if not isinstance(data, dict) or "members" not in data or "weights" not in data:
         raise DataError(f"Team file {path} holds no team: it needs 'members' and 'weights'.")
     members, weights = data["members"], data["weights"]

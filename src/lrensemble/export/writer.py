@@ -149,9 +149,10 @@ def _member_entries(pool: Pool, chosen: ChosenEnsemble) -> tuple[list[dict[str, 
     return entries, missing
 
 
-def _data_info(pool: Pool, ids: Sequence[str]) -> tuple[str | None, Any, Any]:
-    """Dataset name, normalization and class names as the team's members recorded them (the
-    pool's dataset record otherwise); members normalized differently cannot share inputs."""
+def _data_info(pool: Pool, ids: Sequence[str]) -> dict[str, Any]:
+    """Dataset name, normalization, class names and CSV columns as the team's members recorded
+    them (the pool's dataset record otherwise); members normalized differently, or trained on
+    other columns, cannot share inputs."""
     infos = []
     for member_id in ids:
         data = pool.member(member_id).get("dataset")
@@ -162,20 +163,29 @@ def _data_info(pool: Pool, ids: Sequence[str]) -> tuple[str | None, Any, Any]:
             "The team's members were trained on inputs normalized differently; export members "
             "of one dataset."
         )
+    if len({json.dumps([d.get("columns"), d.get("label_column")]) for d in infos}) > 1:
+        raise ParameterError(
+            "The team's members were trained on different CSV columns; export members of one "
+            "dataset."
+        )
     first = infos[0]
     norm = first.get("normalization")
-    norm = None if norm is None else Normalization.from_dict(norm).to_dict()
     classes = first.get("classes")
     if not (isinstance(classes, list) and len(classes) == pool.num_classes):
         classes = None
-    name = first.get("name") or (pool.info.get("dataset") or {}).get("name")
-    return name, norm, None if classes is None else [str(c) for c in classes]
+    columns, label = first.get("columns"), first.get("label_column")
+    return {
+        "dataset": first.get("name") or (pool.info.get("dataset") or {}).get("name"),
+        "normalization": None if norm is None else Normalization.from_dict(norm).to_dict(),
+        "classes": None if classes is None else [str(c) for c in classes],
+        "columns": [str(c) for c in columns] if isinstance(columns, list) else None,
+        "label_column": label if isinstance(label, str | int) else None,
+    }
 
 
 def _manifest(
     pool: Pool, chosen: ChosenEnsemble, entries: list[dict[str, Any]], missing: list[str]
 ) -> dict[str, Any]:
-    name, norm, classes = _data_info(pool, chosen.members)
     return {
         "format": ENSEMBLE_FORMAT,
         "kind": ENSEMBLE_KIND,
@@ -185,9 +195,7 @@ def _manifest(
         "temperature": float(chosen.temperature),
         "num_classes": pool.num_classes,
         "input_shape": entries[0]["input_shape"] if not missing else None,
-        "dataset": name,
-        "normalization": norm,
-        "classes": classes,
+        **_data_info(pool, chosen.members),
         "has_weights": not missing,
         "missing_weights": missing,
         "weights_file": None if missing else WEIGHTS_FILE,

@@ -125,27 +125,41 @@ def diversity_vs_accuracy(
     return _save(fig, path)
 
 
-def parameter_similarity(weights: dict[str, Path], path: Path) -> Path | None:
+def parameter_similarity(weights: dict[str, Path], path: Path) -> str | None:
     """Figure 7a: pairwise cosine similarity of the members' final parameters (output layer
-    left out). None when fewer than two members have weights."""
+    left out); pairs of different architectures stay blank. Returns why the figure cannot be
+    drawn (fewer than two members with weights, or no two of one architecture), else None."""
     from safetensors.numpy import load_file
+
+    from lrensemble.errors import ParameterError
 
     loaded = {name: load_file(str(p)) for name, p in weights.items() if p.exists()}
     if len(loaded) < 2:
-        return None
+        return "fewer than two candidates have weights in the pool (e.g. imported predictions)"
     names = list(loaded)
     k = len(names)
     sim = np.eye(k)
     for i in range(k):
         for j in range(i + 1, k):
-            sim[i, j] = sim[j, i] = parameter_cosine_similarity(loaded[names[i]], loaded[names[j]])
+            try:
+                value = parameter_cosine_similarity(loaded[names[i]], loaded[names[j]])
+            except ParameterError:  # different architectures: no common parameter space
+                value = np.nan
+            sim[i, j] = sim[j, i] = value
+    if np.isnan(sim[~np.eye(k, dtype=bool)]).all():
+        return "no two candidates share an architecture"
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(max(5, 0.45 * k + 2), max(4, 0.45 * k + 1)))
-    image = ax.imshow(sim, cmap="magma", vmin=min(0.0, float(sim.min())), vmax=1.0)
+    low = min(0.0, float(np.nanmin(sim)))
+    image = ax.imshow(np.ma.masked_invalid(sim), cmap="magma", vmin=low, vmax=1.0)
     fig.colorbar(image, ax=ax, label="cosine similarity")
     ax.set_xticks(range(k), names, rotation=90, fontsize=7)
     ax.set_yticks(range(k), names, fontsize=7)
     ax.set_xlabel("member")
     ax.set_ylabel("member")
-    ax.set_title("Parameter cosine similarity at the end of training")
-    return _save(fig, path)
+    title = "Parameter cosine similarity at the end of training"
+    if np.isnan(sim).any():
+        title += "\n(blank: different architectures)"
+    ax.set_title(title)
+    _save(fig, path)
+    return None

@@ -88,12 +88,11 @@ def build_report(
     made["diversity_vs_accuracy"] = "fig7b_diversity_vs_accuracy.png"
     pool = Pool.open(pool_dir)
     weights = {mid: pool.member_dir(mid) / "model.safetensors" for mid in results["candidates"]}
-    if figures.parameter_similarity(weights, out / "fig7a_parameter_similarity.png"):
+    why_not = figures.parameter_similarity(weights, out / "fig7a_parameter_similarity.png")
+    if why_not is None:
         made["parameter_similarity"] = "fig7a_parameter_similarity.png"
     else:
-        omitted["parameter_similarity"] = (
-            "fewer than two candidates have weights in the pool (e.g. imported predictions)"
-        )
+        omitted["parameter_similarity"] = why_not
     results["figures"] = made
     results["omitted"] = omitted
     write_json(out / "chosen_ensemble.json", results["chosen_ensemble"])
