@@ -78,7 +78,7 @@ def team_accuracy_boxplot(
         )
     ax.set_xlabel("team size")
     ax.set_ylabel("test accuracy")
-    ax.set_title(f"Test accuracy of every team of {m} candidates, by size (outliers shown)")
+    ax.set_title(f"Test accuracy of every team of the {m} candidates (dots: outliers)", fontsize=10)
     ax.legend(loc="lower right", fontsize=8)
     ax.grid(alpha=0.3)
     return _save(fig, path)
