@@ -47,22 +47,14 @@ class EnsembleConfig(StrictModel):
 
     `method` and `size` (None: the method's own choice), `objective` (what the choice
     optimizes on validation: NLL with accuracy breaking ties, or accuracy with NLL breaking
-    ties), the focal `metric`,
-    the candidate floor (`min_accuracy`, absolute; `min_relative_accuracy`, a fraction of
-    the best member's validation accuracy; the higher of the two applies), temperature scaling
-    of the ensemble (`calibrate`) and of each member before averaging (`calibrate_members`),
-    and for the report: random teams per size, their seed (also the seed of `method =
+    ties), the focal `metric` and `parity` (score teams as EnsembleBench's scripts do), the
+    candidate floor (`min_accuracy`, absolute; `min_relative_accuracy`, a fraction of the best
+    member's validation accuracy; the higher of the two applies), temperature scaling of the
+    ensemble (`calibrate`) and of each member before averaging (`calibrate_members`), and for
+    the report: random teams per size, their seed (also the seed of `method =
     "random"`, a baseline that needs a `size`), and at most how many of the best members are
     candidates (every team of the candidates is enumerated).
     """
-
-    @model_validator(mode="after")
-    def _consistent(self) -> EnsembleConfig:
-        if self.parity and self.method != "focal":
-            raise ValueError("parity (--parity) applies to method focal only")
-        if self.method == "random" and self.size is None:
-            raise ValueError("random selection needs a team size (size, --size)")
-        return self
 
     method: Literal["brute_force", "greedy", "focal", "hierarchical", "random"] = DEFAULT_METHOD
     size: int | None = Field(None, ge=1, le=MAX_ENUMERATION_MEMBERS)
@@ -76,6 +68,14 @@ class EnsembleConfig(StrictModel):
     repeats: int = Field(10, ge=1)
     seed: int = 0
     max_candidates: int = Field(20, ge=3, le=MAX_ENUMERATION_MEMBERS)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> EnsembleConfig:
+        if self.parity and self.method != "focal":
+            raise ValueError("parity (--parity) applies to method focal only")
+        if self.method == "random" and self.size is None:
+            raise ValueError("random selection needs a team size (size, --size)")
+        return self
 
 
 @dataclass
@@ -201,7 +201,8 @@ def choose_ensemble(
         val_labels: validation labels (N,).
         ids: member ids (M,).
         config: method, objective, floor and calibration (default `EnsembleConfig()`).
-        max_candidates: keep at most this many of the best candidates on validation.
+        max_candidates: keep at most this many of the best candidates on validation
+            (default `config.max_candidates`, as every command does).
         members, weights: a given team (and weights) instead of selection; it is still
             calibrated.
 
@@ -216,6 +217,7 @@ def choose_ensemble(
         ('greedy', True, True)
     """
     cfg = config or EnsembleConfig()
+    max_candidates = cfg.max_candidates if max_candidates is None else max_candidates
     p, y = check_probs(val_probs, val_labels)
     ids = list(ids)
     if len(ids) != len(p):
@@ -250,7 +252,7 @@ def choose_ensemble(
             for i in range(len(ids))
             if accs[i] < floor
         ]
-        if max_candidates is not None and len(order) > max_candidates:
+        if len(order) > max_candidates:
             excluded += [
                 {
                     "id": ids[i],

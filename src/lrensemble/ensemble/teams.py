@@ -32,6 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from lrensemble.ensemble.checks import check_probs, check_team
+from lrensemble.ensemble.metrics import NLL_CLIP
 from lrensemble.errors import ParameterError
 
 TIE_BAND = 1e-9  # float64 margins of single members
@@ -236,5 +237,5 @@ def team_nlls(probs: np.ndarray, labels: np.ndarray, masks: np.ndarray) -> np.nd
         ms = masks[start : start + chunk]
         bits = ((ms[:, None] >> np.arange(m)) & 1).astype(np.float64)
         mean = (bits @ q) / bits.sum(axis=1, keepdims=True)
-        out[start : start + chunk] = -np.log(np.clip(mean, 1e-12, None)).mean(axis=1)
+        out[start : start + chunk] = -np.log(np.clip(mean, NLL_CLIP, None)).mean(axis=1)
     return out
