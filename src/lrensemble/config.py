@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from lrensemble.errors import ConfigError
 
 
-def _first_problem(error: ValidationError) -> tuple[tuple[Any, ...], str]:
+def first_problem(error: ValidationError) -> tuple[tuple[Any, ...], str]:
     """Location and message of the first problem, looking through the `ConfigError` that a
     nested `StrictModel` raised (pydantic wraps it as a value error)."""
     first = error.errors()[0]
@@ -33,7 +33,7 @@ def _first_problem(error: ValidationError) -> tuple[tuple[Any, ...], str]:
 def describe_validation_error(error: ValidationError, where: str = "") -> str:
     """The first problem of a pydantic error as one sentence, e.g.
     `run.toml: train.epochs: Input should be greater than 0 (got -3).`"""
-    loc, msg = _first_problem(error)
+    loc, msg = first_problem(error)
     location = ".".join(str(p) for p in loc)
     parts = [p for p in (where, location) if p]
     more = len(error.errors()) - 1
@@ -51,7 +51,7 @@ class StrictModel(BaseModel):
         try:
             super().__init__(**data)
         except ValidationError as exc:
-            location, detail = _first_problem(exc)
+            location, detail = first_problem(exc)
             raise ConfigError(
                 describe_validation_error(exc, type(self).__name__), location, detail
             ) from None

@@ -382,7 +382,6 @@ def test_evaluate_reproduces_a_selected_ensemble(capsys, imported):
     ("args", "fragment"),
     [
         (["select", "{pool}", "--method", "best"], "--method: Input should be"),
-        (["select", "{pool}", "--size", "9"], "team size"),
         (["select", "{pool}", "--size", "0"], "--size: Input should be greater"),
         (["select", "{pool}", "--objective", "f1"], "--objective: Input should be"),
         (["select", "{pool}", "--metric", "XX"], "--metric: Input should be"),
@@ -457,3 +456,10 @@ def test_selection_commands_run_without_torch(imported):
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_a_size_beyond_the_candidates_warns_as_every_command_does(capsys, imported):
+    code, out, err = run(capsys, "select", str(imported), "--size", "9", "--json")
+    chosen = json.loads(out)
+    assert code == 0 and chosen["warnings"] and "instead of 9" in chosen["warnings"][-1]
+    assert len(chosen["members"]) <= len(chosen["candidates"])

@@ -174,3 +174,19 @@ def test_a_given_team_is_kept_and_calibrated():
         choose_ensemble(p, y, ["a", "b", "c"], members=["z"])
     with pytest.raises(ParameterError, match="2 weights for a team of 1"):
         choose_ensemble(p, y, ["a", "b", "c"], members=["a"], weights=[0.5, 0.5])
+
+
+def test_members_at_chance_and_tiny_validation_splits_are_named():
+    p, y = pool([0.22, 0.2, 0.21], n=300, c=5)
+    assert "at chance" in validation_warnings(p, y)[0]
+    q, yq = pool([0.6, 0.55, 0.5], n=40, c=5)
+    warning = validation_warnings(q, yq)[0]
+    assert "Validation is small: 40 samples" in warning
+
+
+def test_an_extreme_temperature_is_named():
+    logits, y = sampled(n=300, seed=4)
+    p = softmax(logits / 30)  # far too soft: the fitted temperature is far below 1/10
+    team = choose_ensemble(p[None], y, ["a"], members=["a"])
+    assert team.temperature < 0.1
+    assert any("extreme" in w for w in team.warnings)

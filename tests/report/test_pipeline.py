@@ -101,7 +101,7 @@ def test_report_numbers_are_those_of_results_json(finished_run):
         assert row[2] == pct(entry["test"]["accuracy"])
         assert row[3] == f"{entry['test']['nll']:.4f}"
     assert results["table3"]["chosen"]["method"] == "greedy"
-    headline = re.search(r"chosen ensemble \(greedy, (\d+) members\): \*\*([\d.]+)\*\*", md)
+    headline = re.search(r"chosen ensemble \(greedy, (\d+) members?\): \*\*([\d.]+)\*\*", md)
     assert headline and headline[2] == pct(results["table3"]["chosen"]["test"]["accuracy"])
     assert len(results["members"]) == 5 and results["excluded"] == []
     # Table 2's brute-force team is the best on validation among its size
@@ -379,3 +379,26 @@ def test_run_with_a_model_that_cannot_take_the_images_writes_nothing(tmp_path, c
         capsys, "run", "--data", str(tmp_path / "d.npz"), "--model", "lenet_s", "--out", str(out)
     )
     assert code == 2 and "16×16" in err and not out.exists()
+
+
+def test_bad_report_and_figure_paths_are_one_sentence(finished_run, tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    pool = str(finished_run / "pool")
+    cases = [
+        (["report", pool, "--out", str(blocker)], "is a file"),
+        (["policies", "plot", "--pool", pool, "--out", str(blocker / "x.png")], "is a file"),
+        (["policies", "plot", "--out", str(tmp_path / "p.txt")], ".png, .pdf, .svg"),
+    ]
+    for args, fragment in cases:
+        code, _, err = run(capsys, *args)
+        assert code == 2 and fragment in err and err.count("\n") == 1, (args, err)
+    assert blocker.read_text() == "x" and not (tmp_path / "p.txt").exists()
+
+
+def test_an_overridden_option_is_named_in_its_error(tmp_path, capsys):
+    (tmp_path / "t.csv").write_text("a,label\n" + "".join(f"{i},{i % 2}\n" for i in range(30)))
+    code, _, err = run(
+        capsys, "run", "--data", str(tmp_path / "t.csv"), "--epochs", "0", "--out", str(tmp_path)
+    )
+    assert code == 2 and err.startswith("error: --epochs: Input should be greater than 0")

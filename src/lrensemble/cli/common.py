@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.text import Text
 
 from lrensemble.ensemble import EnsembleConfig
+from lrensemble.ensemble.choice import plural
 from lrensemble.errors import ConfigError, ParameterError
 
 
@@ -46,7 +47,7 @@ def parse_weights(text: str, count: int) -> list[float]:
     if len(values) != count:
         raise ParameterError(
             f"--weights has {len(values)} number{'s' * (len(values) != 1)} for a team of "
-            f"{count} members; give one per member, in --members order."
+            f"{plural(count, 'member')}; give one per member, in --members order."
         )
     try:
         return [float(w) for w in check_weights(values, count)]

@@ -34,6 +34,7 @@ from lrensemble.cli.common import (
     warn,
 )
 from lrensemble.ensemble import ChosenEnsemble
+from lrensemble.ensemble.choice import plural
 from lrensemble.errors import ParameterError
 
 METRIC_KEYS = {"acc": "accuracy", "nll": "nll", "ece": "ece", "brier": "brier"}
@@ -281,9 +282,9 @@ def _print_choice(report: dict[str, Any], n_pool: int, calibrate: bool) -> None:
     """The chosen members and weights, the temperature, the exclusions and a metrics table per
     split."""
     out.print(
-        f"{report['method']} chose {len(report['members'])} of {n_pool} members on "
+        f"{report['method']} chose {len(report['members'])} of {plural(n_pool, 'member')} on "
         f"{report['selected_on']} (objective {report['objective']}; "
-        f"{len(report['candidates'])} candidates at or above {report['floor']:.4f} accuracy)"
+        f"{len(report['candidates'])} candidates at or above {100 * report['floor']:.2f}% accuracy)"
     )
     member_temps = any(t != 1.0 for t in report["member_temperatures"])
     team = _table()
@@ -349,10 +350,6 @@ def select_command(
     )
     p = Pool.open(pool)
     ids = p.ordered_member_ids()
-    if size is not None and size > len(ids):
-        raise ParameterError(
-            f"--size {size}: the team size cannot exceed the pool's {len(ids)} complete members."
-        )
     probs, labels = p.probs(split, ids), p.labels(split)
     best = float((probs.argmax(axis=2) == labels).mean(axis=1).max())
     if cfg.min_accuracy is not None and cfg.min_accuracy > best:
@@ -460,7 +457,7 @@ def evaluate_command(
         return
     scaled = "" if temperature is None else f", temperature {temperature:g}"
     weighted = "" if w is None else "weighted "
-    out.print(f"team of {len(ids)} members, {weighted}{voting} voting{scaled}")
+    out.print(f"team of {plural(len(ids), 'member')}, {weighted}{voting} voting{scaled}")
     _metrics_table(report["team"])
     table = _table()
     table.add_column("member", no_wrap=True)

@@ -187,6 +187,9 @@ def data_prepare(
     else:
         ds = load_dataset(name, **({"root": root} if root else {}))
     typer.echo(f"{ds.name}: {ds.sizes()} · {ds.num_classes} classes · inputs {ds.input_shape}")
+    label = ds.info.get("label_column")
+    if label is not None:
+        typer.echo(f"label column: {label}")
     classes = ds.info.get("classes")
     if classes:
         typer.echo(f"classes: {', '.join(map(str, classes))}")

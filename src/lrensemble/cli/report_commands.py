@@ -24,13 +24,16 @@ DataOption = Annotated[
     list[str] | None,
     typer.Option(
         "--data",
-        help="Your data instead of [data]: a .npz, a .csv or an image folder, or SPLIT=PATH "
-        "items (train=a.csv --data test=b.csv).",
+        help="Your data instead of the config's data table: a .npz, a .csv or an image "
+        "folder, or SPLIT=PATH items (train=a.csv --data test=b.csv).",
     ),
 ]
 ModelOption = Annotated[
     str | None,
-    typer.Option("--model", help="Model name instead of [model] (default with --data: by shape)."),
+    typer.Option(
+        "--model",
+        help="Model name instead of the config's model table (default with --data: by shape).",
+    ),
 ]
 
 

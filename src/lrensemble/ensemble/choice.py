@@ -39,7 +39,9 @@ DEFAULT_RELATIVE_FLOOR = 0.9
 # Fields of selection details whose values are member indices (of the candidates).
 INDEX_FIELDS = ("members", "order", "picks", "teams")
 MIN_VALIDATION_ERRORS = 10  # fewer errors of the best member: teams differ by a handful of samples
+MIN_VALIDATION_SAMPLES = 100  # fewer: every accuracy and temperature rests on a few samples
 SATURATED_TIES = 3  # this many members tied at the top validation accuracy
+EXTREME_TEMPERATURE = 10.0  # a fitted T beyond [1/10, 10] is worth a word
 
 
 class EnsembleConfig(StrictModel):
@@ -107,7 +109,8 @@ class ChosenEnsemble:
         p, _ = check_probs(probs)
         if len(p) != len(self.members):
             raise ParameterError(
-                f"The ensemble has {len(self.members)} members; got predictions of {len(p)}."
+                f"The ensemble has {plural(len(self.members), 'member')}; got predictions of "
+                f"{len(p)}."
             )
         if not calibrated:
             return soft_vote(p, weights=self.weights)
@@ -132,12 +135,18 @@ def details_in_ids(details: Any, ids: Sequence[str], key: str = "") -> Any:
     return details
 
 
+def plural(n: int, noun: str) -> str:
+    """`1 member`, `3 members`."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def validation_warnings(probs: Any, labels: Any, objective: str = DEFAULT_OBJECTIVE) -> list[str]:
-    """Sentences saying when validation accuracy cannot tell teams apart: several members tied
-    at the top, or a best member with only a handful of errors. Each names the remedy (choosing
-    on NLL too, unless that is already the objective)."""
+    """Sentences saying when validation cannot tell teams apart: members at chance, several
+    members tied at the top, few validation samples, or a best member with only a handful of
+    errors. Each names the remedy (choosing on NLL too, unless that is already the
+    objective)."""
     p, y = check_probs(probs, labels)
-    n = len(y)
+    n, c = len(y), p.shape[2]
     accs = (p.argmax(axis=2) == y).mean(axis=1)
     best = float(accs.max())
     tied = int(np.sum(accs == best))
@@ -147,15 +156,22 @@ def validation_warnings(probs: Any, labels: Any, objective: str = DEFAULT_OBJECT
         remedy += ' or choose on NLL (objective = "nll", --objective nll)'
     ranks = "accuracy cannot rank teams" if objective != "nll" else "teams differ only in NLL"
     out = []
-    if tied >= SATURATED_TIES:
+    if best <= 1.5 / c:
         out.append(
-            f"Validation is saturated: {tied} members tie at the top validation accuracy "
-            f"{100 * best:.2f}% on {n} samples, so {ranks}; {remedy}."
+            f"The members are at chance: the best reaches {100 * best:.2f}% validation "
+            f"accuracy with {c} classes, so no team of them is worth shipping; check the "
+            "learning rates, the epochs and the model for this data."
         )
-    elif errors < MIN_VALIDATION_ERRORS:
+    elif tied >= SATURATED_TIES:
+        what = "saturated" if best == 1.0 else "tied at the top"
         out.append(
-            f"Validation is small: the best member errs on {errors} of {n} validation samples, "
-            f"so teams differ by a handful of samples; {remedy}."
+            f"Validation is {what}: {tied} members tie for the best validation accuracy, "
+            f"{100 * best:.2f}% on {plural(n, 'sample')}, so {ranks}; {remedy}."
+        )
+    elif n < MIN_VALIDATION_SAMPLES or errors < MIN_VALIDATION_ERRORS:
+        out.append(
+            f"Validation is small: {plural(n, 'sample')}, on which the best member errs "
+            f"{errors} times, so teams differ by a handful of samples; {remedy}."
         )
     return out
 
@@ -172,6 +188,12 @@ def _temperature(probs: np.ndarray, labels: np.ndarray, what: str, notes: list[s
             "split."
         )
         return 1.0
+    if not 1 / EXTREME_TEMPERATURE <= t <= EXTREME_TEMPERATURE:
+        notes.append(
+            f"The temperature fitted for {what} is extreme (T = {t:.3g}) on "
+            f"{plural(len(labels), 'validation sample')}; it may not hold on new data "
+            "(--no-calibrate, or calibrate = false, keeps the raw probabilities)."
+        )
     return t
 
 
@@ -231,7 +253,9 @@ def choose_ensemble(
         rows = [ids.index(m) for m in members]
         w = list(weights) if weights is not None else [1.0 / len(rows)] * len(rows)
         if len(w) != len(rows):
-            raise ParameterError(f"{len(w)} weights for a team of {len(rows)} members.")
+            raise ParameterError(
+                f"{plural(len(w), 'weight')} for a team of {plural(len(rows), 'member')}."
+            )
         temps = [
             _temperature(p[r], y, f"member {ids[r]}", notes) if cfg.calibrate_members else 1.0
             for r in rows
@@ -299,9 +323,10 @@ def choose_ensemble(
         chosen.warnings = validation_warnings(p[cand], y, cfg.objective)
         if cfg.size is not None and len(cand) < cfg.size:
             chosen.warnings.append(
-                f"Only {len(cand)} members reach the candidate floor of {100 * floor:.2f}%, so "
-                f"the team has at most {len(cand)} members instead of {cfg.size}; lower "
-                "min_accuracy or min_relative_accuracy for larger teams."
+                f"Only {plural(len(cand), 'member')} reach the candidate floor of "
+                f"{100 * floor:.2f}%, so the team has at most {len(cand)} instead of "
+                f"{cfg.size}; lower the floor (min_accuracy, min_relative_accuracy) for larger "
+                "teams."
             )
     if cfg.calibrate:
         rows = [ids.index(m) for m in chosen.members]
@@ -318,5 +343,6 @@ __all__ = [
     "candidate_floor",
     "choose_ensemble",
     "details_in_ids",
+    "plural",
     "validation_warnings",
 ]

@@ -106,7 +106,10 @@ class LeNet(Classifier):
         c, h, w = in_shape
         side_h, side_w = ((h - 4) // 2 - 4) // 2, ((w - 4) // 2 - 4) // 2
         if side_h < 1 or side_w < 1:
-            raise ParameterError(f"LeNet needs images of at least 16×16, got {h}×{w}.")
+            raise ParameterError(
+                f"LeNet needs images of at least 16×16, got {h}×{w}; resize them (size = 16 "
+                "in the [data] table of an image folder) or choose resnet18, wrn or mlp."
+            )
         self.body = nn.Sequential(
             nn.Conv2d(c, c1, 5),
             nn.ReLU(),

@@ -231,7 +231,12 @@ def analyze_pool(
         "excluded": [e for e in chosen.excluded if e["id"] not in cand_ids],
         "min_accuracy": chosen.floor,
         "ensemble": ens.model_dump(mode="json"),
-        "chosen_ensemble": chosen.to_dict(),
+        # the pool it was chosen on, so that an export can refuse it for another pool
+        "chosen_ensemble": {
+            **chosen.to_dict(),
+            "pool": str(Path(pool_dir).resolve()),
+            "val_labels_sha256": pool.info["labels_sha256"]["val"],
+        },
         "warnings": notes + chosen.warnings,
         "metric": f"FQ-{ens.metric}",
         "table2": table2,

@@ -2,41 +2,23 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from lrensemble.ensemble import parameter_cosine_similarity, team_sizes
+from lrensemble.plotting import pyplot, save_figure
 
 MAX_POINTS = 200_000
 
 
 def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return pyplot()
 
 
 def _save(fig: Any, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # a unique temporary name: two reports writing into one directory must not collide
-    fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        fig.tight_layout()
-        fig.savefig(tmp, dpi=120, format="png")
-        os.replace(tmp, path)
-    finally:
-        _pyplot().close(fig)
-        tmp.unlink(missing_ok=True)
-    return path
+    return save_figure(fig, path)
 
 
 def team_accuracy_boxplot(
@@ -105,7 +87,11 @@ def diversity_vs_accuracy(
     points = ax.scatter(
         focal[keep], test_accuracy[keep], c=sizes[keep], cmap="viridis", s=6, alpha=0.6
     )
-    fig.colorbar(points, ax=ax, label="team size")
+    bar = fig.colorbar(points, ax=ax, label="team size")
+    from matplotlib.ticker import MaxNLocator
+
+    bar.locator = MaxNLocator(integer=True)
+    bar.update_ticks()
     if chosen_mask is not None and sizes[chosen_mask] >= 2:
         ax.scatter(
             [focal[chosen_mask]],

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from lrensemble.ensemble.choice import plural
+
 
 def pct(x: float | None) -> str:
     """An accuracy as a percentage with two decimals (the paper's style)."""
@@ -42,8 +44,9 @@ def _excluded_lines(results: dict[str, Any]) -> list[str]:
     return out
 
 
-def _chosen_lines(chosen: dict[str, Any]) -> list[str]:
-    """The chosen members by name, with their weights and temperatures."""
+def _chosen_lines(chosen: dict[str, Any], best: dict[str, Any]) -> list[str]:
+    """The chosen members by name, with their weights and temperatures, and what won them the
+    choice: their validation scores against the best single member's."""
     temps = chosen.get("member_temperatures") or [1.0] * chosen["size"]
     calibrated_members = any(abs(t - 1.0) > 1e-12 for t in temps)
     header = ["member", "weight"] + (["temperature"] if calibrated_members else [])
@@ -53,8 +56,11 @@ def _chosen_lines(chosen: dict[str, Any]) -> list[str]:
     ]
     return [
         f"Chosen on validation by {chosen['method']} (objective: {chosen['objective']}); "
-        f"soft vote of {chosen['size']} members, then temperature {chosen['temperature']:.3f} "
-        "(fitted on validation).",
+        f"soft vote of {plural(chosen['size'], 'member')}, then temperature "
+        f"{chosen['temperature']:.3f} (fitted on validation). On validation, before temperature "
+        f"scaling, it scores {pct(chosen['val']['accuracy'])}% accuracy and NLL "
+        f"{num(chosen['val']['nll'], 3)}; the best single member "
+        f"{pct(best['val']['accuracy'])}% and {num(best['val']['nll'], 3)}.",
         "",
         _table(header, rows),
         "",
@@ -102,12 +108,12 @@ def render(results: dict[str, Any], figures: dict[str, str]) -> str:
         "## Headline (test accuracy, %; NLL and ECE raw → calibrated)",
         "",
         head(f"best single member ({best['members'][0]}, chosen on validation)", best),
-        head(f"chosen ensemble ({chosen['method']}, {chosen['size']} members)", chosen),
-        head(f"entire pool ({entire['size']} members)", entire),
+        head(f"chosen ensemble ({chosen['method']}, {plural(chosen['size'], 'member')})", chosen),
+        head(f"entire pool ({plural(entire['size'], 'member')})", entire),
         "",
         "## The chosen ensemble",
         "",
-        *_chosen_lines(chosen),
+        *_chosen_lines(chosen, best),
     ]
     out += _excluded_lines(results)
     out += ["## Table 1: the members (in the sweep's order)", ""]

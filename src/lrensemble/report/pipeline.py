@@ -13,6 +13,8 @@ from pydantic import Field
 
 from lrensemble.atomic import write_json, write_text
 from lrensemble.ensemble import EnsembleConfig
+from lrensemble.ensemble.choice import plural
+from lrensemble.errors import DataError
 from lrensemble.pool import Pool
 from lrensemble.report import figures
 from lrensemble.report.analysis import analyze_pool
@@ -49,7 +51,12 @@ def build_report(
     figures. A figure that cannot be drawn is listed in `results["omitted"]` with the reason."""
     ens = ensemble or EnsembleConfig()
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise DataError(f"The report directory {out} is a file; give another --out.")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"Cannot create the report directory {out} ({exc.strerror}).") from None
     cache: dict[str, Any] = {}
     results = analyze_pool(pool_dir, ens, timing=timing, cache=cache)
     made: dict[str, str] = {}
@@ -119,8 +126,8 @@ def headline(results: dict[str, Any], report_dir: Path) -> str:
             f"best single ({t3['best_single']['members'][0]}, chosen on validation)",
             t3["best_single"],
         ),
-        row(f"chosen ensemble ({chosen['method']}, {chosen['size']} members)", chosen),
-        row(f"entire pool ({t3['entire']['size']} members)", t3["entire"]),
+        row(f"chosen ensemble ({chosen['method']}, {plural(chosen['size'], 'member')})", chosen),
+        row(f"entire pool ({plural(t3['entire']['size'], 'member')})", t3["entire"]),
         f"chosen members: {', '.join(chosen['members'])}; temperature {chosen['temperature']:.3f}",
         *[f"warning: {w}" for w in results.get("warnings", [])],
         f"report: {report_dir / 'report.md'}",

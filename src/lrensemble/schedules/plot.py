@@ -16,16 +16,12 @@ def plot_policies(
     steps_per_epoch: int = 20,
     title: str | None = None,
 ) -> Path:
-    """Plot every policy's LR over `epochs`, one panel per policy name, and save to `path`.
+    """Plot every policy's LR over `epochs`, one panel per policy name, and save to `path`
+    (.png, .pdf or .svg), atomically."""
+    from lrensemble.plotting import check_figure_path, pyplot, save_figure
 
-    The file is written under a temporary name and renamed, so an existing figure is never left
-    half-written.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    path = check_figure_path(path)  # before drawing: a bad name costs nothing
+    plt = pyplot()
     names = list(dict.fromkeys(p.name for p in policies))
     cols = min(len(names), 4) or 1
     rows = -(-len(names) // cols)
@@ -45,11 +41,4 @@ def plot_policies(
         ax.set_visible(False)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    return save_figure(fig, path)

@@ -164,10 +164,17 @@ class Sweep:
 
     def _prepare(self) -> tuple[Dataset, Pool, optuna.Study]:
         dataset = self._load_and_check()
+        blocking = next(
+            (p for p in (self.out, *self.out.parents) if p.exists() and not p.is_dir()), None
+        )
+        if blocking is not None:
+            raise ConfigError(f"--out {self.out}: {blocking} is a file, not a directory.")
         try:
             self.out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise ConfigError(f"Cannot create the output directory {self.out} ({exc}).") from None
+            raise ConfigError(
+                f"Cannot create the output directory {self.out} ({exc.strerror})."
+            ) from None
         fingerprint = _fingerprint(self.config, dataset.info.get("sha256"))
         with claim_lock(self.out):
             marker = self.out / "tune.json"
