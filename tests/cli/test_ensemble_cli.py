@@ -459,7 +459,7 @@ def test_selection_commands_run_without_torch(imported):
 
 
 def test_a_size_beyond_the_candidates_warns_as_every_command_does(capsys, imported):
-    code, out, err = run(capsys, "select", str(imported), "--size", "9", "--json")
+    code, out, _ = run(capsys, "select", str(imported), "--size", "9", "--json")
     chosen = json.loads(out)
     assert code == 0 and chosen["warnings"] and "instead of 9" in chosen["warnings"][-1]
     assert len(chosen["members"]) <= len(chosen["candidates"])

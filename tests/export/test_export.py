@@ -409,7 +409,16 @@ def bad_predict_inputs(tmp_path):
     blob[100:400] = bytes(300)  # inside the deflate stream: zlib fails, not the zip directory
     (tmp_path / "corrupt.npz").write_bytes(bytes(blob))
     (tmp_path / "file").write_text("")
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "text.npz").write_text("x\n1\n")
+    (tmp_path / "text.npy").write_text("1 2 3\n")
+    np.save(tmp_path / "objects.npy", np.array([{}, None], dtype=object), allow_pickle=True)
     return {
+        "a directory": ("folder", [], "lrens predict reads .npy, .npz or .csv files (save images"),
+        "text as npz": ("text.npz", [], "text.npz is not a .npz (zip) file."),
+        "text as npy": ("text.npy", [], "text.npy is not a .npy file."),
+        "pickled npy": ("objects.npy", [], "pickled arrays are refused"),
+        "out not npy": ("good.npy", ["--out", str(tmp_path / "p.csv")], "ending in .npy"),
         "wrong shape": ("short.npy", [], "samples of shape (39,)"),
         "unreadable": ("garbage.npy", [], "not a readable .npy/.npz file"),
         "corrupted compressed npz": ("corrupt.npz", [], "not a readable .npy/.npz file"),
@@ -602,3 +611,74 @@ def test_predict_warns_when_no_normalization_is_recorded(
     assert code == 0 and err.startswith("warning: ") and "no input normalization" in err, err
     code, _, err = run(capsys, *args, "--normalized")
     assert code == 0 and err == "", err
+
+
+def test_a_team_file_of_another_pool_is_refused(trained_pool, tmp_path, capsys):
+    pool_dir = trained_pool[0]
+    pool = Pool.open(pool_dir)
+    (tmp_path / "preds").mkdir()
+    for split in ("val", "test"):  # the same member ids, other validation labels
+        y = pool.labels(split)
+        np.save(tmp_path / f"y_{split}.npy", (y + 1) % 3 if split == "val" else y)
+        for member in pool.member_ids():
+            np.save(tmp_path / "preds" / f"{member}_{split}.npy", pool.probs(split, [member])[0])
+    labels = {s: tmp_path / f"y_{s}.npy" for s in ("val", "test")}
+    import_predictions(tmp_path / "other", labels, str(tmp_path / "preds" / "{member}_{split}.npy"))
+    chosen = ChosenEnsemble("focal", "nll", ["c8a", "mlp"], [0.5, 0.5], temperature=1.3)
+    team = {
+        **chosen.to_dict(),
+        "pool": str(pool_dir.resolve()),
+        "val_labels_sha256": pool.info["labels_sha256"]["val"],
+    }
+    (tmp_path / "team.json").write_text(json.dumps(team))
+    (tmp_path / "results.json").write_text(json.dumps({"chosen_ensemble": team}))
+    for name in ("team.json", "results.json"):
+        args = ["export", str(tmp_path / "other"), "--out", str(tmp_path / "ens"), "--team"]
+        code, _, err = run(capsys, *args, str(tmp_path / name))
+        one_sentence_error(code, err)
+        assert f"was chosen on another pool ({pool_dir.resolve()}); choose on this pool" in err
+        assert not (tmp_path / "ens").exists()
+    export_ensemble(pool_dir, tmp_path / "ens", team_file=tmp_path / "team.json")  # its own pool
+    assert read_manifest(tmp_path / "ens")["temperature"] == 1.3
+    (tmp_path / "hand.json").write_text(json.dumps(chosen.to_dict()))  # no checksum: as it is
+    export_ensemble(tmp_path / "other", tmp_path / "ens2", team_file=tmp_path / "hand.json")
+    assert read_manifest(tmp_path / "ens2")["temperature"] == 1.3
+
+
+def test_predict_a_headerless_copy_of_a_named_csv(csv_pool, tmp_path, capsys):
+    pool_dir, ds, test_csv = csv_pool
+    target = export_ensemble(pool_dir, tmp_path / "ens", members=["m"])
+    expected = load_ensemble(target)(ds.x_test).detach().numpy()
+    body = test_csv.read_text().split("\n", 1)[1]
+    assert body.split(",")[2] in CLASSES  # a class name in the first row
+    (tmp_path / "bare.csv").write_text(body)
+    out_file = tmp_path / "p.npy"
+    code, _, err = run(
+        capsys, "predict", str(target), str(tmp_path / "bare.csv"), "--out", str(out_file)
+    )
+    assert code == 0 and err == "", err
+    np.testing.assert_allclose(np.load(out_file), expected, atol=ATOL)
+
+
+def test_predict_warns_when_a_header_is_read_by_position(csv_pool, tmp_path, capsys):
+    pool_dir, ds, test_csv = csv_pool
+    target = export_ensemble(pool_dir, tmp_path / "ens", members=["m"])
+    expected = load_ensemble(target)(ds.x_test).detach().numpy()
+    manifest = json.loads((target / ENSEMBLE_JSON).read_text())
+    manifest.update(columns=None, label_column=2)  # as if trained on a CSV without a header
+    (target / ENSEMBLE_JSON).write_text(json.dumps(manifest))
+    out_file = tmp_path / "p.npy"
+    code, _, err = run(capsys, "predict", str(target), str(test_csv), "--out", str(out_file))
+    assert code == 0, err
+    assert err.startswith("warning: ") and err.count("\n") == 1, err
+    assert "columns are taken by position" in err and "without column names" in err
+    np.testing.assert_allclose(np.load(out_file), expected, atol=ATOL)
+
+
+def test_predict_refuses_an_out_file_other_than_npy_before_predicting(tmp_path, capsys):
+    for name in ("preds.csv", "preds.txt", "preds"):
+        args = ["predict", str(tmp_path / "no-ensemble"), str(tmp_path / "no.npy")]
+        code, _, err = run(capsys, *args, "--out", str(tmp_path / name))
+        one_sentence_error(code, err)
+        assert "give a file name ending in .npy" in err, err
+    assert list(tmp_path.iterdir()) == []

@@ -123,8 +123,10 @@ def predict_command(
     """
     from lrensemble.export import check_output_file, load_ensemble, read_inputs, save_probabilities
 
+    check_output_file(out_file)
     model = load_ensemble(ensemble, device=device or "auto")
     recorded = model.manifest
+    notes: list[str] = []
     x = read_inputs(
         inputs,
         key=key,
@@ -132,8 +134,9 @@ def predict_command(
         columns=recorded.get("columns"),
         label=recorded.get("label_column"),
         size=math.prod(model.input_shape) if model.input_shape else None,
+        notes=notes,
     )
-    check_output_file(out_file)
+    warn(notes)
     if model.normalization is None and not normalized:
         warn(
             [

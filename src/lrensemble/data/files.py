@@ -127,6 +127,15 @@ def _names(s: Split) -> np.ndarray:
     return names
 
 
+def _unseen(s: Split, unseen: np.ndarray, mask: np.ndarray) -> DataError:
+    """Labels of `s` (at `mask`) that the training split lacks: one sentence naming the first."""
+    owner = s.x_name if s.rows is not None else s.y_name  # a CSV split: its file
+    return DataError(
+        f"{owner} has labels that the training data lacks: {_some(unseen.tolist())} (first at "
+        f"{s.where(int(np.argmax(mask)))})."
+    )
+
+
 def _encode_labels(
     train: Split, others: list[Split]
 ) -> tuple[np.ndarray, list[np.ndarray], list[str] | None]:
@@ -143,11 +152,9 @@ def _encode_labels(
                 raise DataError(f"{s.y_name} holds numbers but the training labels are names.")
             names = _names(s)
             pos = np.minimum(np.searchsorted(classes, names), len(classes) - 1)
-            unseen = np.unique(names[classes[pos] != names])
-            if len(unseen):
-                raise DataError(
-                    f"{s.y_name} has labels the training data lacks: {_some(unseen.tolist())}."
-                )
+            mask = classes[pos] != names
+            if mask.any():
+                raise _unseen(s, np.unique(names[mask]), mask)
             out.append(pos.astype(np.int64))
         return np.searchsorted(classes, _names(train)).astype(np.int64), out, classes.tolist()
     y_train = _class_indices(train)
@@ -157,11 +164,9 @@ def _encode_labels(
         if s.y.dtype.kind in "US":
             raise DataError(f"{s.y_name} holds names but the training labels are class indices.")
         y = _class_indices(s)
-        unseen = np.setdiff1d(np.unique(y), seen)
-        if len(unseen):
-            raise DataError(
-                f"{s.y_name} has labels the training data lacks: {_some(unseen.tolist())}."
-            )
+        mask = ~np.isin(y, seen)
+        if mask.any():
+            raise _unseen(s, np.unique(y[mask]), mask)
         out.append(y)
     return y_train, out, None
 
@@ -338,6 +343,18 @@ def existing_file(path: Any, what: str) -> Path:
     return p
 
 
+_ZIP_MAGIC, _NPY_MAGIC = b"PK\x03\x04", b"\x93NUMPY"
+
+
+def _magic(path: Path) -> bytes:
+    """The first bytes of a file, which tell .npy, .npz (zip) and other files apart."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(len(_NPY_MAGIC))
+    except OSError as exc:
+        raise DataError(f"{path} cannot be read ({exc.strerror or exc}).") from None
+
+
 def _read_npy_or_npz(path: Path) -> Any:
     try:
         obj = np.load(path, allow_pickle=False)
@@ -345,24 +362,35 @@ def _read_npy_or_npz(path: Path) -> Any:
             with obj:
                 return {k: obj[k] for k in obj.files}
         return obj
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):  # an object array (the magic bytes were checked)
+            raise DataError(
+                f"{path} holds object arrays, but pickled arrays are refused; save arrays of "
+                "numbers or strings."
+            ) from None
+        raise DataError(f"{path} is not a readable .npy/.npz file ({exc}).") from None
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         raise DataError(f"{path} is not a readable .npy/.npz file ({exc}).") from None
 
 
 def read_npz(path: Path) -> dict[str, np.ndarray]:
     """Every array of an `.npz` archive (pickled objects refused)."""
-    arrays = _read_npy_or_npz(path)
-    if not isinstance(arrays, dict):
+    magic = _magic(path)
+    if magic.startswith(_NPY_MAGIC):
         raise DataError(f"{path} holds a single array (.npy), not an .npz archive of named arrays.")
-    return arrays
+    if not magic.startswith(_ZIP_MAGIC):
+        raise DataError(f"{path} is not a .npz (zip) file.")
+    return _read_npy_or_npz(path)
 
 
 def read_npy(path: Path) -> np.ndarray:
     """The array of an `.npy` file (pickled objects refused)."""
-    array = _read_npy_or_npz(path)
-    if isinstance(array, dict):
+    magic = _magic(path)
+    if magic.startswith(_ZIP_MAGIC):
         raise DataError(f"{path} is an .npz archive, but a single .npy array is expected here.")
-    return array
+    if not magic.startswith(_NPY_MAGIC):
+        raise DataError(f"{path} is not a .npy file.")
+    return _read_npy_or_npz(path)
 
 
 def _wrong_keys(path: Path, found: Sequence[str], expected: str) -> DataError:
@@ -469,7 +497,8 @@ def load_npz(
 # --- CSV -----------------------------------------------------------------------------------------
 
 
-def _is_number(cell: str) -> bool:
+def is_number(cell: str) -> bool:
+    """Whether a CSV cell reads as a float."""
     try:
         float(cell)
     except ValueError:
@@ -514,7 +543,7 @@ def _floats(
         pass
     for r, row in enumerate(cells):
         for c, cell in enumerate(row):
-            if not _is_number(cell):
+            if not is_number(cell):
                 col = cols[c]
                 named = f" ({names[col]})" if names else ""
                 cell = cell.strip()
@@ -544,7 +573,7 @@ CsvLayout = Callable[[list[str]], tuple[bool, list[int], int | None]]
 def looks_like_header(cells: Sequence[str], skip: int | None = None) -> bool:
     """Whether a first row is a header: one of its cells (other than column `skip`, e.g. a
     label column, whose values may be names) is not a number."""
-    return any(not _is_number(c) for j, c in enumerate(cells) if j != skip)
+    return any(not is_number(c) for j, c in enumerate(cells) if j != skip)
 
 
 def _whole_rows(first: list[str]) -> tuple[bool, list[int], int | None]:
@@ -617,7 +646,10 @@ def _read_csv(path: Path, label: str | int | None, header: bool | None, delimite
     def layout(first: list[str]) -> tuple[bool, list[int], int]:
         width = len(first)
         if width < 2:
-            raise DataError(f"{path} has a single column; a CSV needs feature columns and a label.")
+            raise DataError(
+                f"{path} has a single column; a CSV needs feature columns and a label; if its "
+                'values are separated by another character, set delimiter (e.g. delimiter = ";").'
+            )
         named = header
         idx: int | None = None
         if isinstance(label, int):
@@ -717,7 +749,7 @@ def load_csv(
         if v is not None
     }
     tr = tables["train"]
-    numeric = all(_is_number(c) for c in tr.labels)
+    numeric = all(is_number(c) for c in tr.labels)
     for table in tables.values():
         _align_columns(table, tr)
         table.split.y = _label_values(table, numeric)
@@ -752,6 +784,11 @@ def _kind(path: str) -> str:
     if p.is_dir():
         return "image_folder"
     suffix = p.suffix.lower()
+    if suffix == ".npy":
+        raise DataError(
+            f"--data {path}: .npy inputs and labels come as a pair, which needs a config: "
+            '[data] name = "npz", train = ["x.npy", "y.npy"].'
+        )
     if suffix not in _KIND_BY_SUFFIX:
         raise DataError(
             f"--data {path}: unknown kind of file {suffix or '(no suffix)'}; give a .npz or "
@@ -820,6 +857,7 @@ __all__ = [
     "check_options",
     "data_table",
     "existing_file",
+    "is_number",
     "load_csv",
     "load_npz",
     "looks_like_header",

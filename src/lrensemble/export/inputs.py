@@ -12,7 +12,13 @@ from typing import Any
 
 import numpy as np
 
-from lrensemble.data.files import looks_like_header, read_csv_table, read_npy, read_npz
+from lrensemble.data.files import (
+    is_number,
+    looks_like_header,
+    read_csv_table,
+    read_npy,
+    read_npz,
+)
 from lrensemble.errors import DataError, ParameterError
 
 CSV_SUFFIXES = {".csv": ",", ".tsv": "\t"}
@@ -27,11 +33,12 @@ def read_inputs(
     columns: Sequence[str] | None = None,
     label: str | int | None = None,
     size: int | None = None,
+    notes: list[str] | None = None,
 ) -> np.ndarray:
     """The input array of a file: `.npy`; `.npz` (its only array, the array `key`, or one named
     `x` or `x_test`); `.csv`/`.tsv` (see `read_csv`; `columns`, `label` and `size` are what the
-    export recorded of the training file). Shapes are checked later, against the ensemble
-    (`as_batch`)."""
+    export recorded of the training file; warnings are appended to `notes`). Shapes are checked
+    later, against the ensemble (`as_batch`)."""
     path = Path(path)
     suffix = path.suffix.lower()
     if key is not None and suffix != ".npz":
@@ -41,14 +48,23 @@ def read_inputs(
     if not path.exists():
         raise DataError(f"Input file {path} does not exist.")
     if path.is_dir():
-        raise DataError(f"Input file {path} is a directory.")
+        raise DataError(
+            f"Input file {path} is a directory; lrens predict reads .npy, .npz or .csv files "
+            "(save images as an (N, C, H, W) array)."
+        )
     if suffix == ".npy":
         return read_npy(path)
     if suffix == ".npz":
         return _npz_array(path, key)
     if suffix in CSV_SUFFIXES:
         return read_csv(
-            path, label_column, CSV_SUFFIXES[suffix], columns=columns, label=label, size=size
+            path,
+            label_column,
+            CSV_SUFFIXES[suffix],
+            columns=columns,
+            label=label,
+            size=size,
+            notes=notes,
         )
     raise DataError(
         f"Input file {path} has an unknown format ({suffix or 'no extension'}); give .npy, .npz "
@@ -95,6 +111,7 @@ def read_csv(
     columns: Sequence[str] | None = None,
     label: str | int | None = None,
     size: int | None = None,
+    notes: list[str] | None = None,
 ) -> np.ndarray:
     """Feature rows (N, F) of a CSV file as float32.
 
@@ -102,6 +119,9 @@ def read_csv(
     name, in any order; others (the label, ids, notes) are ignored. Otherwise every column is a
     feature except the label: `label_column` (a header name or 0-based index), else the
     recorded `label` (a header name, or an index dropped when a row holds `size` + 1 values).
+    A first row of `size` + 1 cells holding none of `columns`, whose one cell that is not a
+    number is a class name, is data: that column is the label. A header read by position (the
+    ensemble was trained on a CSV without one: `label` an index) adds a warning to `notes`.
     """
     path = Path(path)
 
@@ -115,7 +135,16 @@ def read_csv(
             drop = index
             if label_column is None and isinstance(label, int) and width == (size or 0) + 1:
                 drop = label % width if -width <= label < width else None
+            words = [j for j, c in enumerate(first) if not is_number(c)]
+            by_name = index is None and isinstance(name, str) and width == (size or 0) + 1
+            if by_name and len(words) == 1 and columns and not set(columns) & set(first):
+                drop = words[0]  # a class name in a file without a header
             header = looks_like_header(first, drop)  # a class name there is no header
+        if header and notes is not None and not columns and isinstance(label, int):
+            notes.append(
+                f"{path} has a header, but its columns are taken by position: the ensemble was "
+                "trained on a CSV without column names."
+            )
         if header and columns:
             missing = [c for c in columns if c not in first]
             if missing:

@@ -10,14 +10,20 @@ from typing import Any
 import numpy as np
 
 from lrensemble.atomic import write_with
-from lrensemble.errors import DataError
+from lrensemble.errors import DataError, ParameterError
 
 
 def check_output_file(path: str | os.PathLike[str]) -> Path:
-    """Refuse an output path that is a directory, lies under a file, or cannot be written."""
+    """Refuse an output path that is a directory, does not end in .npy, lies under a file, or
+    cannot be written."""
     path = Path(path)
     if path.is_dir():
         raise DataError(f"Cannot write {path}: it is a directory; give a file name.")
+    if path.suffix.lower() != ".npy":
+        raise ParameterError(
+            f"Cannot write {path}: the probabilities are saved as a binary .npy array, so give "
+            "a file name ending in .npy."
+        )
     parent = path.parent
     while not parent.exists():
         parent = parent.parent

@@ -48,10 +48,11 @@ def load_ensemble_config(
     return EnsembleConfig(**{**table, **given})
 
 
-def read_team_file(path: str | os.PathLike[str]) -> ChosenEnsemble:
+def read_team_file(path: str | os.PathLike[str], pool: Pool | None = None) -> ChosenEnsemble:
     """A team as it was chosen: the JSON of `ChosenEnsemble.to_dict()`, or a JSON holding one
     under `"chosen_ensemble"` (the report's results.json). Members, weights and temperatures are
-    checked, never refitted."""
+    checked, never refitted. With `pool`, a team that records the validation labels checksum
+    (`val_labels_sha256`) of another pool is refused (member ids recur across pools)."""
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -76,12 +77,28 @@ def read_team_file(path: str | os.PathLike[str]) -> ChosenEnsemble:
     for t in [data.get("temperature", 1.0), *temps]:
         if not _positive(t):
             raise DataError(f"Team file {path}: temperatures must be positive numbers, got {t!r}.")
-    fields = {f.name for f in dataclasses.fields(ChosenEnsemble)}
+    if pool is not None:
+        _check_pool(path, data, pool)
+    fields = {f.name for f in dataclasses.fields(ChosenEnsemble)}  # others ("pool", ...) ignored
     known = {k: v for k, v in data.items() if k in fields}
     known.setdefault("method", "given")
     known.setdefault("objective", "accuracy")
     known["member_temperatures"] = [float(t) for t in temps]
     return ChosenEnsemble(**known)
+
+
+def _check_pool(path: Path, data: dict[str, Any], pool: Pool) -> None:
+    """Refuse a team whose recorded validation labels checksum is not `pool`'s."""
+    recorded = data.get("val_labels_sha256")
+    if recorded is None or recorded == pool.info.get("labels_sha256", {}).get("val"):
+        return
+    where = data.get("pool")
+    if not isinstance(where, str) or Path(where).resolve() == Path(pool.root).resolve():
+        where = "its validation labels differ from this pool's"
+    raise ParameterError(
+        f"Team file {path} was chosen on another pool ({where}); choose on this pool or give its "
+        "own team file."
+    )
 
 
 def _positive(value: Any) -> bool:
@@ -113,7 +130,7 @@ def choose_team(
                 "members and weights (--config, --method, --size, --objective, --members, "
                 "--weights)."
             )
-        chosen = read_team_file(team_file)
+        chosen = read_team_file(team_file, pool)
         _check_members(chosen.members, complete, pool)
         return chosen
     if weights is not None and members is None:
