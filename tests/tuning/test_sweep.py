@@ -256,6 +256,10 @@ def test_policies_top_cli(tmp_path, capsys):
         ('[policy]\nname = "onecycle"\nmax_lr = 0.1\n', "takes its policies from [search]"),
         ("[train]\nepochs = 0\n", "train.epochs"),
         ("[study]\nstorage = 3\n", "study.storage"),
+        ("[study]\nheartbeat_seconds = 200\n", "3 × heartbeat_seconds"),
+        ("[study]\nheartbeat_seconds = 50\ngrace_seconds = 100\n", "3 × heartbeat_seconds"),
+        ("[study]\nheartbeat_seconds = inf\n", "finite number"),
+        ("[study]\ngrace_seconds = nan\n", "finite number"),
     ],
 )
 def test_malformed_configs_fail_before_anything_trains(tmp_path, capsys, text, fragment):
@@ -407,3 +411,94 @@ def test_a_data_file_changed_in_place_is_a_new_sweep(tmp_path, capsys):
     np.savez(tmp_path / "d.npz", x_train=-x[:100], y_train=y[:100], x_test=x[100:], y_test=y[100:])
     code, _, err = run(capsys, "tune", str(config), "--out", str(out))
     assert code == 2 and "different config or data" in err
+
+
+def test_a_trial_claimed_by_a_worker_killed_before_drawing_keeps_its_point(tmp_path):
+    """The window between claiming a queued grid point and drawing it: the worker dies there,
+    the trial is found stale, re-queued with the point it was queued with, and every point is
+    trained exactly once."""
+    from lrensemble.tuning.runner import Sweep
+    from lrensemble.tuning.study import HOST
+
+    cfg = load_tune_config(write(tmp_path, GRID.format(epochs=1, batch=16)))
+    out = tmp_path / "s"
+    _, _, study = Sweep(cfg, out, log=lambda _: None, progress=False)._prepare()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    trial = study.ask()  # claimed from the queue; the worker dies before drawing its point
+    first = study.get_trials(deepcopy=False)[trial.number].system_attrs["fixed_params"]["point"]
+    trial.set_user_attr("worker_host", HOST)
+    trial.set_user_attr("worker_pid", dead.pid)
+    result = run_sweep(cfg, out, log=lambda _: None, progress=False)
+    points = list(
+        load_tune_config(write(tmp_path, GRID.format(epochs=1, batch=16))).search.policies
+    )
+    assert len(result.members) == len(points) == len(set(result.members))
+    trials = optuna.load_study(study_name=cfg.study_name(), storage=result.storage).trials
+    retried = [t for t in trials if t.user_attrs.get("retry_of") == trial.number]
+    assert len(retried) == 1 and retried[0].params["point"] == first
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(complete) == len(points)
+    assert all(t.user_attrs.get("metrics") and t.value > 0 for t in complete)
+
+
+def _weights(pool: Pool, member: str) -> dict:
+    from safetensors.numpy import load_file
+
+    return load_file(str(pool.member_dir(member) / "model.safetensors"))
+
+
+@pytest.mark.slow
+def test_seeded_random_kills_lose_no_grid_point_and_change_no_member(tmp_path):
+    """At least 10 SIGKILLs at seeded random moments (start-up, claiming, drawing, training,
+    filing), alternately of one worker and of two workers sharing the sweep; then a last run.
+    Every grid point ends in the pool exactly once, equal to an uninterrupted run's member."""
+    import random
+
+    import numpy as np
+
+    text = GRID.format(epochs=4, batch=2).replace("channels = 32", "channels = 8")
+    config = write(tmp_path, text)
+    rng = random.Random(11)
+    out, kills = tmp_path / "killed", 0
+    for round_ in range(12):
+        workers = [
+            subprocess.Popen(
+                lrens("tune", str(config), "--out", str(out)),
+                env=ENV,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for _ in range(1 + round_ % 2)
+        ]
+        time.sleep(rng.uniform(0.3, 5.0))
+        for proc in workers:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                kills += 1
+            proc.wait()
+    assert kills >= 10
+    final = subprocess.run(
+        lrens("tune", str(config), "--out", str(out)),
+        env=ENV,
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    assert final.returncode == 0, final.stderr
+    straight = tmp_path / "straight"
+    subprocess.run(
+        lrens("tune", str(config), "--out", str(straight)), env=ENV, check=True, capture_output=True
+    )
+    got, want = Pool.open(out / "pool"), Pool.open(straight / "pool")
+    assert got.member_ids() == want.member_ids() and len(want.member_ids()) == 6
+    for member in want.member_ids():
+        a, b = _weights(got, member), _weights(want, member)
+        assert a.keys() == b.keys()
+        for k in a:  # equal up to float rounding (members may have trained in other batches)
+            assert np.allclose(a[k], b[k], rtol=1e-4, atol=1e-5), (member, k)
+    study = optuna.load_study(
+        study_name=load_tune_config(config).study_name(), storage=f"sqlite:///{out / 'study.db'}"
+    )
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert sorted(t.user_attrs["point"] for t in complete) == sorted(want.member_ids())

@@ -35,6 +35,9 @@ class SearchConfig(StrictModel):
         return self
 
 
+HEARTBEATS_PER_GRACE = 3
+
+
 class StudyConfig(StrictModel):
     """Where trials are recorded: an Optuna storage URL (default: SQLite in the output
     directory), a journal file (`*.log` or `journal:PATH`), the study name and task; and how
@@ -45,8 +48,20 @@ class StudyConfig(StrictModel):
     task: str = "classification"
     seed: int = 0
     batch_members: int = Field(16, ge=1)
-    heartbeat_seconds: float = Field(10.0, gt=0)
-    grace_seconds: float = Field(120.0, gt=0)
+    heartbeat_seconds: float = Field(10.0, gt=0, allow_inf_nan=False)
+    grace_seconds: float = Field(120.0, gt=0, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _beats_within_grace(self) -> StudyConfig:
+        # a live trial must beat several times within the grace period, or another worker
+        # takes it for dead and trains its point a second time
+        if self.heartbeat_seconds * HEARTBEATS_PER_GRACE > self.grace_seconds:
+            raise ValueError(
+                f"grace_seconds ({self.grace_seconds:g}) must be at least "
+                f"{HEARTBEATS_PER_GRACE} × heartbeat_seconds ({self.heartbeat_seconds:g}), so "
+                "that a live trial is never taken for a dead one"
+            )
+        return self
 
 
 class TuneConfig(TrainRun):

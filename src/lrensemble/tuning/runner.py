@@ -254,10 +254,12 @@ class Sweep:
 
     # --- claiming --------------------------------------------------------------------------------
 
-    def _claim(self, study: optuna.Study, limit: int) -> list[optuna.Trial]:
+    def _claim(self, study: optuna.Study, limit: int) -> list[tuple[optuna.Trial, str, Policy]]:
         """Under the lock: retry stale trials, then ask for up to `limit` trials, each only if
-        one is due (a queued trial, or room left in a random/TPE budget)."""
-        claimed: list[optuna.Trial] = []
+        one is due (a queued trial, or room left in a random/TPE budget), and draw each one's
+        point at once (claim, draw and record happen together: a retried trial keeps its
+        point, and no worker can see a claimed trial without it)."""
+        claimed: list[tuple[optuna.Trial, str, Policy]] = []
         with claim_lock(self.out):
             for number in retry_stale(study, self.config.study.grace_seconds):
                 self.log(f"trial {number} was interrupted (its worker is gone); queued again")
@@ -271,7 +273,9 @@ class Sweep:
                     study.sampler = _sampler(self.config, len(study.get_trials(deepcopy=False)))
                 trial = study.ask()
                 mark_worker(trial)
-                claimed.append(trial)
+                key, policy = self._policy(trial)
+                trial.set_user_attr("point", key)
+                claimed.append((trial, key, policy))
         return claimed
 
     def _batch_limit(self, dataset: Dataset) -> int:
@@ -301,6 +305,8 @@ class Sweep:
     # --- one trial -------------------------------------------------------------------------------
 
     def _policy(self, trial: optuna.Trial) -> tuple[str, Policy]:
+        """The trial's point: a grid point is the one it was queued with (`suggest_categorical`
+        returns the queued value); random/TPE draw from the space."""
         if self.points:
             key = trial.suggest_categorical(GRID_PARAM, list(self.points))
             return key, self.points[key]
@@ -308,15 +314,21 @@ class Sweep:
         return point_key(policy), policy
 
     def _run_trials(
-        self, trials: list[optuna.Trial], dataset: Dataset, pool: Pool, study: optuna.Study
+        self,
+        trials: list[tuple[optuna.Trial, str, Policy]],
+        dataset: Dataset,
+        pool: Pool,
+        study: optuna.Study,
     ) -> list[dict[str, Any]]:
-        """Train the claimed trials (together when there are several) and file their members."""
+        """Train the claimed trials (together when there are several) and file their members.
+        A trial whose point is already in the pool is told that member's value; one that
+        drew the same point as another trial of this batch waits for that trial's result."""
         cfg = self.config
         summaries: list[dict[str, Any]] = []
         todo: list[tuple[optuna.Trial, str, Policy]] = []
+        repeats: list[tuple[optuna.Trial, str]] = []
         in_pool = set(pool.member_ids(status=None))  # read the members once
-        for trial in trials:
-            key, policy = self._policy(trial)
+        for trial, key, policy in trials:
             record = {
                 "member": key,
                 "policy": policy.spec(),
@@ -333,17 +345,51 @@ class Sweep:
                 record["point_index"] = list(self.points).index(key)
             for name, value in record.items():
                 trial.set_user_attr(name, value)
-            if key in in_pool or key in {k for _, k, _ in todo}:
-                existing = pool.member(key) if key in in_pool else {}
-                metrics = existing.get("metrics", {})
-                trial.set_user_attr("status", "complete")
-                trial.set_user_attr("metrics", metrics)
-                study.tell(trial, float(metrics.get("val", {}).get("accuracy", 0.0)))
-                summaries.append({"member": key, "status": "reused", "metrics": metrics})
+            if key in in_pool:
+                summaries.append(self._reuse(study, trial, key, pool))
+                continue
+            if key in {k for _, k, _ in todo}:
+                repeats.append((trial, key))
                 continue
             todo.append((trial, key, policy))
         if not todo:
             return summaries
+        try:
+            summaries += self._train_and_file(todo, dataset, pool, study)
+        finally:
+            # repeated draws of a point this batch trained: its value, or its fate
+            in_pool = set(pool.member_ids())
+            for trial, key in repeats:
+                if key in in_pool:
+                    summaries.append(self._reuse(study, trial, key, pool))
+                else:
+                    study.tell(trial, state=TrialState.FAIL)
+        return summaries
+
+    @staticmethod
+    def _reuse(study: optuna.Study, trial: optuna.Trial, key: str, pool: Pool) -> dict[str, Any]:
+        """Tell a trial whose point is already a member of the pool: that member's metrics
+        (its validation accuracy from the pool's cached predictions if its record lacks it)."""
+        metrics = pool.member(key).get("metrics") or {}
+        accuracy = (metrics.get("val") or {}).get("accuracy")
+        if not isinstance(accuracy, (int, float)):
+            probs, labels = pool.probs("val", [key])[0], pool.labels("val")
+            accuracy = float((probs.argmax(axis=1) == labels).mean())
+        trial.set_user_attr("status", "complete")
+        trial.set_user_attr("metrics", metrics)
+        study.tell(trial, float(accuracy))
+        return {"member": key, "status": "reused", "metrics": metrics}
+
+    def _train_and_file(
+        self,
+        todo: list[tuple[optuna.Trial, str, Policy]],
+        dataset: Dataset,
+        pool: Pool,
+        study: optuna.Study,
+    ) -> list[dict[str, Any]]:
+        """Train the trials of `todo` and file their members (the heart of `_run_trials`)."""
+        cfg = self.config
+        summaries: list[dict[str, Any]] = []
         open_trials = {t.number for t, _, _ in todo}
         try:
             with contextlib.ExitStack() as beats:

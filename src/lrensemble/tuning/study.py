@@ -88,7 +88,10 @@ def retry_stale(study: optuna.Study, grace: float) -> list[int]:
         except ValueError:
             continue  # another worker got there first
         keep = {k: v for k, v in trial.user_attrs.items() if k in ("point",)}
-        study.enqueue_trial(trial.params, user_attrs={**keep, "retry_of": trial.number})
+        # the parameters it was queued with: a worker killed between claiming a trial and
+        # drawing its point left no params, but the queued point must come back, not a new one
+        params = {**trial.system_attrs.get("fixed_params", {}), **trial.params}
+        study.enqueue_trial(params, user_attrs={**keep, "retry_of": trial.number})
         retried.append(trial.number)
     return retried
 
