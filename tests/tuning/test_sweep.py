@@ -162,6 +162,9 @@ def test_diverging_policy_is_recorded_and_the_sweep_finishes(tmp_path):
     states = {t.user_attrs["member"]: (t.state.name, t.user_attrs["status"]) for t in study.trials}
     assert states[result.diverged[0]] == ("PRUNED", "diverged")
     assert not (tmp_path / "sweep" / "pool" / "members" / result.diverged[0]).exists()
+    assert not (tmp_path / "sweep" / "runs" / result.diverged[0]).exists()  # nothing left behind
+    finish = [e for e in events(tmp_path / "sweep") if e.get("status") == "diverged"]
+    assert len(finish) == 1 and finish[0]["at"]["epoch"] >= 0
 
 
 def test_random_and_tpe_search_fill_their_budget_and_the_database_ranks_them(tmp_path):

@@ -452,7 +452,14 @@ class Sweep:
                 trial.set_user_attr("train_seconds", result.seconds)
                 if result.status == "diverged":
                     trial.set_user_attr("diverged_at", result.diverged_at)
-                    _event(self.out, event="finish", member=key, status="diverged")
+                    _event(
+                        self.out,
+                        event="finish",
+                        member=key,
+                        status="diverged",
+                        at=result.diverged_at,
+                    )
+                    shutil.rmtree(run_dirs[i], ignore_errors=True)  # the study keeps its record
                     study.tell(trial, state=TrialState.PRUNED)
                     open_trials.discard(trial.number)
                     summaries.append(
