@@ -8,11 +8,29 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 
 from lrensemble import __version__
 
+
+class Interrupted(Exception):  # noqa: N818  (not an error: the user pressed Ctrl-C)
+    """Ctrl-C inside a command. typer turns a `KeyboardInterrupt` into a silent exit 130, so the
+    root group passes it on as this instead and `main` says how to resume."""
+
+
+class _RootGroup(TyperGroup):
+    """The `lrens` group: a `KeyboardInterrupt` in any command leaves it as `Interrupted`."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as exc:
+            raise Interrupted() from exc
+
+
 app = typer.Typer(
     name="lrens",
+    cls=_RootGroup,
     help="Deep ensembles from learning-rate and hyperparameter exploration.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -50,12 +51,127 @@ def _load_npy(path: Path, what: str) -> np.ndarray:
         raise DataError(f"{what}: {path} is unreadable or truncated ({exc}).") from None
 
 
+_JSON_TYPES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
+
+
+def _json_type(value: Any) -> str:
+    """How JSON calls the type of a parsed value, for messages."""
+    if value is None:
+        return "null"
+    return next((n for t, n in _JSON_TYPES.items() if isinstance(value, t)), "a number")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    """A finite JSON number (booleans are not numbers)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _bad(path: Path, key: str, expected: str, value: Any) -> DataError:
+    """The one-sentence error for a field of the wrong shape, naming the file and the key."""
+    shown = repr(value) if len(repr(value)) <= 40 else _json_type(value)
+    return DataError(f"{path}: {key!r} must be {expected}, not {shown}.")
+
+
+def _check_info(info: Any, path: Path) -> dict[str, Any]:
+    """pool.json's fields, checked once when a pool is opened, so that every reader can trust
+    them: split names are simple names (they become file names), sizes non-negative ints."""
+    if not isinstance(info, dict):
+        raise DataError(f"{path} must hold a JSON object, not {_json_type(info)}.")
+    if info.get("format") != POOL_FORMAT:
+        raise DataError(
+            f"{path.parent} has pool format {info.get('format')!r}; this version reads format "
+            f"{POOL_FORMAT}."
+        )
+    for key in ("num_classes", "splits", "labels_sha256"):
+        if key not in info:
+            raise DataError(f"{path} lacks {key!r}.")
+    if not _is_int(info["num_classes"]) or info["num_classes"] < 1:
+        raise _bad(path, "num_classes", "a positive integer", info["num_classes"])
+    splits, sums = info["splits"], info["labels_sha256"]
+    if not isinstance(splits, dict) or not splits:
+        raise _bad(path, "splits", "an object of split names and sizes", splits)
+    for split, size in splits.items():
+        if not _ID.match(split):
+            raise DataError(f"{path}: split name {split!r} is not a simple name.")
+        if not _is_int(size) or size < 0:
+            raise _bad(path, f"splits.{split}", "a non-negative integer", size)
+    if not isinstance(sums, dict) or set(sums) != set(splits):
+        raise _bad(path, "labels_sha256", "an object with a checksum per split", sums)
+    for split, digest in sums.items():
+        if not isinstance(digest, str):
+            raise _bad(path, f"labels_sha256.{split}", "a string", digest)
+    if not isinstance(info.get("dataset", {}), dict):
+        raise _bad(path, "dataset", "an object", info["dataset"])
+    return info
+
+
+def _check_record(record: Any, path: Path) -> dict[str, Any]:
+    """A member record whose fields read by every command (status, policy, epochs, timings,
+    metrics) have their documented shapes; anything else a producer recorded is kept as is."""
+    if not isinstance(record, dict):
+        raise DataError(f"{path} must hold a JSON object, not {_json_type(record)}.")
+    if not isinstance(record.get("status", ""), str):
+        raise _bad(path, "status", "a string", record["status"])
+    policy = record.get("policy")
+    if policy is not None:
+        if not isinstance(policy, dict):
+            raise _bad(path, "policy", "an object (a policy spec) or null", policy)
+        if not isinstance(policy.get("name"), str):
+            raise _bad(path, "policy.name", "a string", policy.get("name"))
+        if "max_lr" in policy and not _is_number(policy["max_lr"]):
+            raise _bad(path, "policy.max_lr", "a finite number", policy["max_lr"])
+    epochs = record.get("epochs")
+    if epochs is not None and (not _is_int(epochs) or epochs < 1):
+        raise _bad(path, "epochs", "a positive integer or null", epochs)
+    timings = record.get("timings")
+    if timings is not None:
+        if not isinstance(timings, dict):
+            raise _bad(path, "timings", "an object or null", timings)
+        seconds = timings.get("train_seconds")
+        if seconds is not None and (not _is_number(seconds) or seconds < 0):
+            raise _bad(path, "timings.train_seconds", "a non-negative number or null", seconds)
+    metrics = record.get("metrics")
+    if metrics is not None and not (
+        isinstance(metrics, dict) and all(isinstance(v, dict) for v in metrics.values())
+    ):
+        raise _bad(path, "metrics", "an object of metrics per split", metrics)
+    return record
+
+
 def _save_npy(path: Path, array: np.ndarray) -> None:
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as fh:
             np.save(fh, array, allow_pickle=False)
 
     write_with(path, write)
+
+
+def _as_probs(array: Any, logits: bool, what: str) -> np.ndarray:
+    """One member's predictions (N, C) as checked float32 probabilities; `what` names them in
+    errors ("The val predictions of m"). Logits are converted with softmax when `logits`."""
+    p = np.asarray(array)
+    if p.dtype.kind not in "fiu":
+        raise ParameterError(f"{what} must be numbers, not an array of dtype {p.dtype}.")
+    if logits:
+        if not np.all(np.isfinite(p)):
+            raise ParameterError(f"{what} contain NaN or infinite logits.")
+        p = softmax(p)
+    try:
+        checked, _ = check_probs(p)
+    except ParameterError as exc:
+        hint = (
+            ""
+            if logits
+            else (" If they are logits, import them with logits=True (lrens pool import --logits).")
+        )
+        raise type(exc)(
+            f"{what} are not probabilities: {str(exc)[0].lower()}{str(exc)[1:]}{hint}"
+        ) from None
+    return checked[0].astype(np.float32)
 
 
 def check_member_id(member_id: str) -> str:
@@ -89,6 +205,12 @@ class Pool:
         """Create a pool for these labels, or open the pool already there if its labels match
         (so that a resumed run or a second worker shares it)."""
         root = Path(root)
+        if (
+            isinstance(num_classes, bool)
+            or not isinstance(num_classes, int | np.integer)
+            or num_classes < 1
+        ):
+            raise ParameterError(f"num_classes must be a positive integer, not {num_classes!r}.")
         checked = {}
         for split, y in labels.items():
             if not _ID.match(split):
@@ -107,20 +229,27 @@ class Pool:
         }
         if (root / POOL_JSON).exists():
             pool = cls.open(root)
-            same = (
-                pool.info["labels_sha256"] == info["labels_sha256"]
-                and pool.num_classes == info["num_classes"]
-            )
-            if not same:
+            if pool.info["labels_sha256"] != info["labels_sha256"]:
                 raise DataError(
                     f"{root} already holds a pool for other labels; choose another directory."
                 )
+            if pool.num_classes != info["num_classes"]:
+                raise DataError(
+                    f"{root} already holds a pool of {pool.num_classes} classes, not "
+                    f"{info['num_classes']}; choose another directory."
+                )
             return pool
-        root.mkdir(parents=True, exist_ok=True)
-        (root / "members").mkdir(exist_ok=True)
-        for split, y in checked.items():
-            _save_npy(root / "labels" / f"{split}.npy", y)
-        write_json(root / POOL_JSON, info)  # last: its presence marks a complete pool
+        blocking = next((p for p in (root, *root.parents) if p.exists() and not p.is_dir()), None)
+        if blocking is not None:
+            raise DataError(f"Cannot create the pool {root}: {blocking} is a file.")
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            (root / "members").mkdir(exist_ok=True)
+            for split, y in checked.items():
+                _save_npy(root / "labels" / f"{split}.npy", y)
+            write_json(root / POOL_JSON, info)  # last: its presence marks a complete pool
+        except OSError as exc:
+            raise DataError(f"Cannot create the pool {root} ({exc.strerror or exc}).") from None
         return cls(root, info)
 
     @classmethod
@@ -131,15 +260,7 @@ class Pool:
         if not (root / POOL_JSON).exists():
             raise DataError(f"{root} is not a pool: it has no {POOL_JSON}.")
         info = _read_json(root / POOL_JSON, "The pool description")
-        if info.get("format") != POOL_FORMAT:
-            raise DataError(
-                f"{root} has pool format {info.get('format')!r}; this version reads format "
-                f"{POOL_FORMAT}."
-            )
-        for key in ("num_classes", "splits", "labels_sha256"):
-            if key not in info:
-                raise DataError(f"{root / POOL_JSON} lacks {key!r}.")
-        return cls(root, info)
+        return cls(root, _check_info(info, root / POOL_JSON))
 
     # --- reading ---------------------------------------------------------------------------------
 
@@ -157,13 +278,25 @@ class Pool:
                 f"The pool has no split {split!r}; it has {', '.join(self.splits)}."
             )
 
+    def _inside(self, path: Path) -> Path:
+        """`path`, refused when a symbolic link leads it out of the pool (a crafted pool must
+        not make lrensemble read files elsewhere)."""
+        if not path.resolve().is_relative_to(self.root.resolve()):
+            raise DataError(f"{path} is a link to {path.resolve()}, outside the pool {self.root}.")
+        return path
+
     def labels(self, split: str) -> np.ndarray:
         self._check_split(split)
         if split not in self._labels:
-            y = _load_npy(self.root / "labels" / f"{split}.npy", f"The {split} labels")
+            path = self._inside(self.root / "labels" / f"{split}.npy")
+            y = _load_npy(path, f"The {split} labels")
             if labels_checksum(y) != self.info["labels_sha256"][split]:
                 raise DataError(f"The {split} labels of {self.root} do not match their checksum.")
-            self._labels[split] = y.astype(np.int64)
+            try:
+                y = check_labels(y, self.info["splits"][split], self.num_classes)
+            except ParameterError as exc:
+                raise DataError(f"{path} does not fit {self.root / POOL_JSON}: {exc}") from None
+            self._labels[split] = y
         return self._labels[split]
 
     def member_ids(self, status: str | None = "complete") -> list[str]:
@@ -172,7 +305,11 @@ class Pool:
         members = self.root / "members"
         if members.is_dir():
             for d in sorted(members.iterdir()):
-                if d.name.startswith(".") or not (d / MEMBER_JSON).exists():
+                if d.name.startswith("."):
+                    continue
+                if d.is_symlink():
+                    raise DataError(f"Member directory {d} is a link; a pool's members lie in it.")
+                if not (d / MEMBER_JSON).exists():
                     continue
                 if status is None or self.member(d.name).get("status", "complete") == status:
                     ids.append(d.name)
@@ -195,13 +332,25 @@ class Pool:
         return sorted(self.member_ids(status), key=key)
 
     def member(self, member_id: str) -> dict[str, Any]:
-        path = self.root / "members" / check_member_id(member_id) / MEMBER_JSON
-        if not path.parent.is_dir():
+        """A member's record (member.json); its status, policy, epochs, timings and metrics
+        have their documented shapes, or a `DataError` names the file and the key."""
+        directory = self.member_dir(member_id)
+        if not directory.is_dir():
             raise ParameterError(f"The pool has no member {member_id!r}.")
-        return _read_json(path, f"The record of member {member_id}")
+        path = self.member_file(member_id, MEMBER_JSON)
+        return _check_record(_read_json(path, f"The record of member {member_id}"), path)
 
     def member_dir(self, member_id: str) -> Path:
-        return self.root / "members" / check_member_id(member_id)
+        """A member's directory; a link there is refused (it would lead out of the pool)."""
+        directory = self.root / "members" / check_member_id(member_id)
+        if directory.is_symlink():
+            raise DataError(f"Member directory {directory} is a link; a pool's members lie in it.")
+        return directory
+
+    def member_file(self, member_id: str, name: str) -> Path:
+        """The path of a member's file (`val.npy`, `model.safetensors`), refused when it is a
+        link that leads out of the pool."""
+        return self._inside(self.member_dir(member_id) / name)
 
     def probs(self, split: str, member_ids: Sequence[str] | None = None) -> np.ndarray:
         """Cached probabilities (M, N, C), float32, of the given (default: all complete)
@@ -215,9 +364,14 @@ class Pool:
         for i, member_id in enumerate(ids):
             self.member(member_id)  # a clear error for an unknown id
             p = _load_npy(
-                self.member_dir(member_id) / f"{split}.npy",
+                self.member_file(member_id, f"{split}.npy"),
                 f"The {split} predictions of member {member_id}",
             )
+            if p.dtype.kind not in "fiu":
+                raise DataError(
+                    f"The {split} predictions of member {member_id} are of dtype {p.dtype}, not "
+                    "numbers."
+                )
             if p.shape != (n, self.num_classes):
                 raise ShapeError(
                     f"The {split} predictions of member {member_id} have shape {p.shape}, the "
@@ -248,22 +402,12 @@ class Pool:
         arrays = {}
         for split in self.splits:
             p = np.asarray(probs[split])
-            if logits:
-                p = softmax(p)
             if p.shape != (self.info["splits"][split], self.num_classes):
                 raise ShapeError(
                     f"The {split} predictions of {member_id} have shape {p.shape}, the pool "
                     f"expects {(self.info['splits'][split], self.num_classes)}."
                 )
-            try:
-                checked, _ = check_probs(p)
-            except ParameterError as exc:
-                raise type(exc)(
-                    f"The {split} predictions of {member_id} are not probabilities: "
-                    f"{str(exc)[0].lower()}{str(exc)[1:]} If they are logits, import them with "
-                    "logits=True (lrens pool import --logits)."
-                ) from None
-            arrays[split] = checked[0].astype(np.float32)
+            arrays[split] = _as_probs(p, logits, f"The {split} predictions of {member_id}")
         (self.root / "members").mkdir(exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{member_id}.", dir=self.root / "members"))
         try:
@@ -306,13 +450,67 @@ def import_predictions(
 ) -> Pool:
     """Build a pool from plain `.npy` files: `labels` maps split names to label files;
     `pattern` locates predictions with `{member}` and `{split}` placeholders, e.g.
-    `"preds/{member}_{split}.npy"`. Logits are converted with softmax only when `logits=True`."""
+    `"preds/{member}_{split}.npy"`. Logits are converted with softmax only when `logits=True`.
+
+    Every file is read and checked (shapes (N, C) with one C for all, probabilities or logits,
+    labels in [0, C)) before anything is written, so a failed import creates or changes
+    nothing; the class count is the files' (or `num_classes`, which they must match)."""
     if "{member}" not in pattern or "{split}" not in pattern:
         raise ParameterError("The predictions pattern needs both {member} and {split}.")
-    label_arrays = {s: _load_npy(Path(p), f"The {s} labels") for s, p in labels.items()}
-    if not label_arrays:
+    if not labels:
         raise ParameterError("Give labels for at least one split (e.g. val=labels_val.npy).")
-    first = next(iter(label_arrays))
+    label_arrays: dict[str, np.ndarray] = {}
+    for split, path in labels.items():
+        if not _ID.match(split):
+            raise ParameterError(f"Split name {split!r} is not a simple name.")
+        try:
+            label_arrays[split] = check_labels(_load_npy(Path(path), f"The {split} labels"))
+        except ParameterError as exc:
+            raise type(exc)(f"The {split} labels in {path}: {exc}") from None
+    files = _prediction_files(pattern, list(label_arrays))
+    loaded: dict[str, dict[str, np.ndarray]] = {}
+    classes: dict[int, Path] = {}  # each class count found, with a file that has it
+    for member, paths in files.items():
+        loaded[member] = {}
+        for split, path in paths.items():
+            p = _load_npy(path, f"The {split} predictions of {member}")
+            n = len(label_arrays[split])
+            if p.ndim != 2 or p.shape[0] != n:
+                raise ShapeError(
+                    f"{path} has shape {p.shape}; the {split} labels ask for ({n}, classes)."
+                )
+            classes.setdefault(p.shape[1], path)
+            loaded[member][split] = p
+    if len(classes) > 1:
+        (c1, f1), (c2, f2) = list(classes.items())[:2]
+        raise ShapeError(f"The prediction files disagree on the classes: {f1} has {c1}, {f2} {c2}.")
+    c = next(iter(classes))
+    if num_classes is not None and num_classes != c:
+        raise ShapeError(f"{classes[c]} has {c} classes, not the {num_classes} asked for.")
+    for split, y in label_arrays.items():
+        if len(y) and (y.min() < 0 or y.max() >= c):
+            raise ParameterError(
+                f"The {split} labels in {labels[split]} lie in [{y.min()}, {y.max()}]; the "
+                f"predictions have {c} classes."
+            )
+    arrays = {
+        member: {
+            s: _as_probs(p, logits, f"The predictions in {files[member][s]}") for s, p in d.items()
+        }
+        for member, d in loaded.items()
+    }
+    pool = Pool.create(root, label_arrays, c, dataset or "imported")
+    existing = set(pool.member_ids(status=None))
+    for member, probs in arrays.items():
+        if member not in existing:
+            pool.add_member(member, probs, {"method": "import", "source": pattern})
+    return pool
+
+
+def _prediction_files(pattern: str, splits: list[str]) -> dict[str, dict[str, Path]]:
+    """The prediction file of every member and split: members are found with the first
+    split's files, and each must have a file for every split."""
+    first = splits[0]
     regex = re.compile(
         "^"
         + re.escape(pattern.replace("{split}", first)).replace(
@@ -321,24 +519,16 @@ def import_predictions(
         + "$"
     )
     base = Path(pattern.replace("{split}", first).replace("{member}", "*"))
-    candidates = sorted(base.parent.glob(base.name)) if base.parent.exists() else []
+    candidates = sorted(base.parent.glob(base.name)) if base.parent.is_dir() else []
     members = sorted({m["member"] for c in candidates if (m := regex.match(str(c)))})
     if not members:
         raise DataError(f"No prediction files match {pattern.replace('{split}', first)}.")
-    arrays: dict[str, dict[str, np.ndarray]] = {}
+    files = {}
     for member in members:
-        arrays[member] = {}
-        for split in label_arrays:
-            path = Path(pattern.replace("{member}", member).replace("{split}", split))
-            arrays[member][split] = _load_npy(path, f"The {split} predictions of {member}")
-    if num_classes is None:
-        num_classes = int(np.asarray(arrays[members[0]][first]).shape[-1])
-    pool = Pool.create(root, label_arrays, num_classes, dataset or "imported")
-    existing = set(pool.member_ids(status=None))
-    for member in members:
-        if member in existing:
-            continue
-        pool.add_member(
-            member, arrays[member], {"method": "import", "source": pattern}, logits=logits
-        )
-    return pool
+        if len(member) > 128:
+            path = pattern.replace("{split}", first).replace("{member}", member)
+            raise ParameterError(f"{path}: a member id has at most 128 characters.")
+        files[member] = {
+            s: Path(pattern.replace("{member}", member).replace("{split}", s)) for s in splits
+        }
+    return files

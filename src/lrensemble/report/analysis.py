@@ -21,33 +21,44 @@ from lrensemble.ensemble import (
     team_sizes,
 )
 from lrensemble.ensemble.teams import MAX_ENUMERATION_MEMBERS
-from lrensemble.errors import ParameterError
+from lrensemble.errors import CheckpointError, LREnsembleError, ParameterError
 from lrensemble.pool import Pool
 from lrensemble.report.markdown import pct
 
 SELECTION_METHODS = ("brute_force", "greedy", "focal")
+WEIGHTS = "model.safetensors"
 
 
-def parameter_count(weights: Path) -> int | None:
+def parameter_count(weights: Path, member: str = "") -> int | None:
     """Number of parameters in a member's safetensors file (normalization statistics left
-    out), read from the header alone; None without weights."""
+    out), read from the header alone (which safetensors checks against the file's length);
+    None without weights. An unreadable or truncated file is a `CheckpointError` naming the
+    member and the file."""
     if not weights.exists():
         return None
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
     total = 0
-    with safe_open(str(weights), "numpy") as f:
-        for name in f.keys():  # noqa: SIM118 (safe_open is not a mapping)
-            if name.endswith(("running_mean", "running_var", "num_batches_tracked")):
-                continue
-            total += int(np.prod(f.get_slice(name).get_shape()))
+    try:
+        with safe_open(str(weights), "numpy") as f:
+            for name in f.keys():  # noqa: SIM118 (safe_open is not a mapping)
+                if name.endswith(("running_mean", "running_var", "num_batches_tracked")):
+                    continue
+                total += int(np.prod(f.get_slice(name).get_shape()))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(
+            f"The weights of member {member}, {weights}, are unreadable or truncated ({exc})."
+        ) from None
     return total
 
 
-def _inference_seconds(pool: Pool, ids: list[str], n: int, repeats: int = 3) -> float | None:
+def _inference_seconds(
+    pool: Pool, ids: list[str], n: int, repeats: int = 3
+) -> tuple[float | None, str | None]:
     """Seconds to predict `n` samples with every model of `ids` (batch 1024, best of
-    `repeats`), on random inputs of the training shape; None when a member has no weights or
-    model spec."""
+    `repeats`), on random inputs of the training shape, and why not: (None, None) when a
+    member has no weights or model spec (imported predictions), (None, reason) when a
+    member's model cannot be rebuilt from its record and weights."""
     try:
         import torch
 
@@ -55,18 +66,29 @@ def _inference_seconds(pool: Pool, ids: list[str], n: int, repeats: int = 3) -> 
         from lrensemble.train.checkpoint import load_weights
         from lrensemble.train.evaluate import predict_logits
     except ImportError:
-        return None
-    models = []
+        return None, None
+    models, shape = [], None
     for member in ids:
         record = pool.member(member)
-        spec, data = record.get("model"), record.get("dataset", {})
-        weights = pool.member_dir(member) / "model.safetensors"
+        spec, data = record.get("model"), record.get("dataset")
+        weights = pool.member_file(member, WEIGHTS)
         if not isinstance(spec, dict) or "name" not in spec or not weights.exists():
-            return None
+            return None, None
+        data = data if isinstance(data, dict) else {}
+        classes, shape = data.get("num_classes"), data.get("input_shape")
+        if not isinstance(classes, int) or not (
+            isinstance(shape, list) and all(isinstance(s, int) and s > 0 for s in shape)
+        ):
+            return None, (
+                f"member {member}'s record has no valid dataset.num_classes and "
+                "dataset.input_shape to rebuild its model"
+            )
         params = {k: v for k, v in spec.items() if k != "name"}
-        model = create_model(spec["name"], int(data["num_classes"]), data["input_shape"], **params)
-        models.append(load_weights(model, weights).eval())
-    shape = pool.member(ids[0]).get("dataset", {}).get("input_shape")
+        try:
+            model = create_model(spec["name"], classes, shape, **params)
+            models.append(load_weights(model, weights).eval())
+        except (LREnsembleError, TypeError, ValueError) as exc:
+            return None, f"member {member}'s model cannot be rebuilt ({exc})"
     x = torch.randn(n, *shape, generator=torch.Generator().manual_seed(0))
     best = float("inf")
     for _ in range(repeats):
@@ -74,7 +96,7 @@ def _inference_seconds(pool: Pool, ids: list[str], n: int, repeats: int = 3) -> 
         for model in models:
             predict_logits(model, x, 1024, torch.device("cpu"))
         best = min(best, time.perf_counter() - t0)
-    return best
+    return best, None
 
 
 def _calibrated_row(
@@ -133,9 +155,19 @@ def analyze_pool(
     c = pool.num_classes
 
     members = []
+    notes: list[str] = []
+    unreadable: dict[str, str] = {}  # members whose weights file is unreadable: why
     val_rows, test_rows = member_metrics(pv, yv), member_metrics(pt, yt)
     for i, member in enumerate(ids):
         record = pool.member(member)
+        try:
+            parameters = parameter_count(pool.member_file(member, WEIGHTS), member)
+        except CheckpointError as exc:  # the report is still written, without that file
+            parameters, unreadable[member] = None, str(exc)
+            notes.append(
+                f"{str(exc)[:-1]}; its parameters, the inference time of teams with it and "
+                "Figure 7a are left out."
+            )
         members.append(
             {
                 "id": member,
@@ -145,14 +177,13 @@ def analyze_pool(
                 "test": test_rows[i],
                 "train_seconds": (record.get("timings") or {}).get("train_seconds"),
                 "epochs": record.get("epochs"),
-                "parameters": parameter_count(pool.member_dir(member) / "model.safetensors"),
+                "parameters": parameters,
             }
         )
 
     cap = min(ens.max_candidates, MAX_ENUMERATION_MEMBERS)
     chosen = choose_ensemble(pv, yv, ids, ens, max_candidates=cap)
     cand_ids = list(chosen.candidates)
-    notes: list[str] = []
     if len(cand_ids) < 3:  # Table 2 compares teams of 2 … M − 1: take the next best too
         ranked = sorted(ids, key=lambda m: -members[ids.index(m)]["val"]["accuracy"])
         extra = [m for m in ranked if m not in cand_ids][: 3 - len(cand_ids)]
@@ -192,6 +223,11 @@ def analyze_pool(
 
     def summary(team: ChosenEnsemble) -> dict[str, Any]:
         rows = [rows_of[t] for t in team.members]
+        seconds = None
+        if timing and not unreadable.keys() & set(team.members):
+            seconds, why = _inference_seconds(pool, team.members, len(yt))
+            if why is not None and f"Inference time is '-': {why}." not in notes:
+                notes.append(f"Inference time is '-': {why}.")
         return {
             "members": team.members,
             "size": team.size,
@@ -200,9 +236,7 @@ def analyze_pool(
             **_calibrated_row(pv[rows], yv, pt[rows], yt, team),
             "train_seconds": _sum(by_id[t]["train_seconds"] for t in team.members),
             "parameters": _sum((by_id[t]["parameters"] for t in team.members), int),
-            "inference_seconds": (
-                _inference_seconds(pool, team.members, len(yt)) if timing else None
-            ),
+            "inference_seconds": seconds,
         }
 
     table3 = {
@@ -238,6 +272,8 @@ def analyze_pool(
             "val_labels_sha256": pool.info["labels_sha256"]["val"],
         },
         "warnings": notes + chosen.warnings,
+        "unreadable_weights": unreadable,
+        "timing": timing,
         "metric": f"FQ-{ens.metric}",
         "table2": table2,
         "table3": table3,
