@@ -505,3 +505,29 @@ def test_seeded_random_kills_lose_no_grid_point_and_change_no_member(tmp_path):
     )
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert sorted(t.user_attrs["point"] for t in complete) == sorted(want.member_ids())
+
+
+def test_tune_takes_a_users_file_and_model(tmp_path, capsys):
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(90, 4)).astype("float32"), rng.integers(0, 2, 90)
+    np.savez(tmp_path / "d.npz", x_train=x[:70], y_train=y[:70], x_test=x[70:], y_test=y[70:])
+    one = GRID.format(epochs=1, batch=16).split("policies = [")[0] + (
+        'policies = [\n  { name = "onecycle", max_lr = 0.1 },\n]\n'
+    )
+    out = tmp_path / "s"
+    code, _, err = run(
+        capsys,
+        "tune",
+        str(write(tmp_path, one)),
+        "--data",
+        str(tmp_path / "d.npz"),
+        "--model",
+        "mlp",
+        "--out",
+        str(out),
+    )
+    assert code == 0, err
+    record = Pool.open(out / "pool").member(Pool.open(out / "pool").member_ids()[0])
+    assert record["dataset"]["name"] == "npz" and record["model"]["name"] == "mlp"

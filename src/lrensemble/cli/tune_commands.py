@@ -19,6 +19,7 @@ from lrensemble.cli.app import (
     out,
     policies_app,
 )
+from lrensemble.cli.report_commands import DataOption, ModelOption
 from lrensemble.errors import ParameterError
 
 
@@ -28,6 +29,8 @@ def tune(
     out_dir: Annotated[Path, typer.Option("--out", help="Sweep directory (pool, study).")] = Path(
         "runs/tune"
     ),
+    data: DataOption = None,
+    model: ModelOption = None,
     epochs: EpochsOption = None,
     seed: SeedOption = None,
     trials: Annotated[int | None, typer.Option(help="Override search.trials.")] = None,
@@ -47,8 +50,20 @@ def tune(
     """
     from lrensemble.tuning import load_tune_config, run_sweep
 
+    table = None
+    if data:
+        from lrensemble.data.files import data_table
+
+        table = data_table(data)
     cfg = load_tune_config(
-        config, epochs=epochs, seed=seed, trials=trials, storage=storage, device=device
+        config,
+        epochs=epochs,
+        seed=seed,
+        trials=trials,
+        storage=storage,
+        device=device,
+        data=table,
+        model=model,
     )
     out.print(f"sweep {cfg.study_name()} → {out_dir}")
     result = run_sweep(cfg, out_dir, wait=wait, log=out.print, progress=progress)
