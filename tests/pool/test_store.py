@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -141,3 +142,110 @@ def test_stale_staging_directories_are_removed_but_recent_ones_kept(pool):
     os.utime(old, (time.time() - 1000, time.time() - 1000))
     assert pool.remove_stale_staging(older_than=120) == [".m.old"]
     assert recent.exists() and not old.exists()
+
+
+def snapshot(root):
+    """Every path under `root` with its bytes, to show that nothing changed."""
+    return {str(p.relative_to(root)): p.is_file() and p.read_bytes() for p in root.rglob("*")}
+
+
+@pytest.fixture
+def npy_files(tmp_path):
+    """Labels (4 classes) and logits of two good members, resnet and vit."""
+    rng = np.random.default_rng(0)
+    yv, yt = rng.integers(0, 4, 30), rng.integers(0, 4, 20)
+    np.save(tmp_path / "yv.npy", yv)
+    np.save(tmp_path / "yt.npy", yt)
+    (tmp_path / "preds").mkdir()
+    for name in ("resnet", "vit"):
+        for split, y in (("val", yv), ("test", yt)):
+            np.save(tmp_path / "preds" / f"{name}_{split}.npy", rng.normal(size=(len(y), 4)))
+    return (
+        {"val": tmp_path / "yv.npy", "test": tmp_path / "yt.npy"},
+        str(tmp_path / "preds" / "{member}_{split}.npy"),
+    )
+
+
+BAD_FILES = [  # a file of member zz (imported after the good ones): content, error, words
+    ("zz_val.npy", np.zeros((30, 5)), ShapeError, "disagree on the number of classes"),
+    ("zz_val.npy", np.zeros((29, 4)), ShapeError, "the val labels ask for (30, classes)"),
+    ("zz_test.npy", np.zeros(20), ShapeError, "has shape (20,)"),
+    ("zz_test.npy", np.array([["a"] * 4] * 20), ParameterError, "must be numbers"),
+    ("zz_val.npy", np.full((30, 4), np.inf), ParameterError, "NaN or infinite logits"),
+    ("zz_test.npy", b"\x93NUMPY truncated", DataError, "unreadable or truncated"),
+    ("zz_test.npy", None, DataError, "is missing"),
+]
+
+
+@pytest.mark.parametrize(("name", "content", "error", "words"), BAD_FILES)
+def test_a_bad_prediction_file_imports_nothing_and_is_named(
+    npy_files, tmp_path, name, content, error, words
+):
+    labels, pattern = npy_files
+    import_predictions(tmp_path / "existing", labels, pattern, logits=True)
+    before = snapshot(tmp_path / "existing")
+    preds = tmp_path / "preds"
+    for member in ("new", "zz"):  # a new good member, and zz: good but for one file
+        np.save(preds / f"{member}_val.npy", np.zeros((30, 4)))
+        np.save(preds / f"{member}_test.npy", np.zeros((20, 4)))
+    if content is None:
+        (preds / name).unlink()
+    elif isinstance(content, bytes):
+        (preds / name).write_bytes(content)
+    else:
+        np.save(preds / name, content)
+    for root in ("fresh", "existing"):
+        with pytest.raises(error, match=re.escape(words)) as caught:
+            import_predictions(tmp_path / root, labels, pattern, logits=True)
+        assert name in str(caught.value) and "\n" not in str(caught.value)
+    assert not (tmp_path / "fresh").exists()
+    assert snapshot(tmp_path / "existing") == before
+
+
+def test_the_class_count_comes_from_the_files_and_a_fixed_import_succeeds(npy_files, tmp_path):
+    labels, pattern = npy_files
+    np.save(tmp_path / "preds" / "resnet_test.npy", np.zeros((20, 3)))  # 3 classes, vit 4
+    with pytest.raises(ShapeError, match=r"resnet_test\.npy has 3"):
+        import_predictions(tmp_path / "pool", labels, pattern, logits=True)
+    np.save(tmp_path / "preds" / "resnet_test.npy", np.zeros((20, 4)))
+    with pytest.raises(ShapeError, match="not the 5 asked for"):
+        import_predictions(tmp_path / "pool", labels, pattern, logits=True, num_classes=5)
+    assert not (tmp_path / "pool").exists()
+    pool = import_predictions(tmp_path / "pool", labels, pattern, logits=True)
+    assert pool.num_classes == 4 and pool.member_ids() == ["resnet", "vit"]
+
+
+@pytest.mark.parametrize(
+    ("labels", "words"),
+    [
+        (np.array([0, 1, 4] * 10), "lie in [0, 4]; the predictions have 4 classes"),
+        (np.array([-1, 1, 2] * 10), "lie in [-1, 2]"),
+        (np.zeros((30, 2), dtype=int), "1-D array"),
+        (np.full(30, 0.5), "integer class indices"),
+    ],
+)
+def test_bad_labels_import_nothing(npy_files, tmp_path, labels, words):
+    label_files, pattern = npy_files
+    np.save(tmp_path / "yv.npy", labels)
+    with pytest.raises(ParameterError, match=re.escape(words)) as caught:
+        import_predictions(tmp_path / "pool", label_files, pattern, logits=True)
+    assert "yv.npy" in str(caught.value)
+    assert not (tmp_path / "pool").exists()
+
+
+def test_an_import_into_a_pool_of_other_classes_says_so(npy_files, tmp_path):
+    labels, pattern = npy_files
+    Pool.create(tmp_path / "pool", {s: np.load(p) for s, p in labels.items()}, 5)
+    before = snapshot(tmp_path / "pool")
+    with pytest.raises(DataError, match="pool of 5 classes, not 4"):
+        import_predictions(tmp_path / "pool", labels, pattern, logits=True)
+    assert snapshot(tmp_path / "pool") == before
+
+
+def test_a_pool_cannot_be_created_under_a_file(tmp_path):
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(DataError, match="is a file"):
+        Pool.create(tmp_path / "f" / "pool", {"val": [0, 1]}, 2)
+    with pytest.raises(DataError, match="is a file"):
+        Pool.create(tmp_path / "f", {"val": [0, 1]}, 2)
+    assert (tmp_path / "f").read_text() == "x"

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 
 import matplotlib.image
+import numpy as np
 import pytest
 
 from lrensemble.report.markdown import pct
@@ -32,10 +34,11 @@ policies = [
   { name = "warmup_cosine", max_lr = 0.1 },
   { name = "cosine", max_lr = 0.05 },
   { name = "linear", max_lr = 0.1 },
+  { name = "constant", max_lr = 100.0 },  # diverges: listed as a trial without a member
 ]
 
 [study]
-batch_members = 5
+batch_members = 6
 
 [ensemble]
 method = "greedy"
@@ -257,6 +260,7 @@ def test_a_report_on_imported_predictions_says_which_figures_it_omits(tmp_path):
     assert "Figure 6: the LR policies is omitted: the members record no LR policy" in md
     assert "Figure 7a: parameter cosine similarity of the candidates is omitted" in md
     assert "the members have no weights in the pool" in md
+    assert results["diverged"] == [] and "Trials that produced no member" not in md
 
 
 def test_run_on_a_csv_file_then_export_and_predict(tmp_path, capsys):
@@ -402,3 +406,118 @@ def test_an_overridden_option_is_named_in_its_error(tmp_path, capsys):
         capsys, "run", "--data", str(tmp_path / "t.csv"), "--epochs", "0", "--out", str(tmp_path)
     )
     assert code == 2 and err.startswith("error: --epochs: Input should be greater than 0")
+
+
+def test_diverged_trials_are_listed_with_their_policy_and_epoch(finished_run):
+    results = json.loads((finished_run / "report" / "results.json").read_text())
+    [trial] = results["diverged"]
+    assert trial["member"].startswith("constant-100") and trial["status"] == "diverged"
+    assert trial["policy"] == {"name": "constant", "max_lr": 100.0}
+    assert trial["epoch"] == trial["diverged_at"]["epoch"] + 1 >= 1
+    assert trial["member"] not in [m["id"] for m in results["members"]]
+    md = (finished_run / "report" / "report.md").read_text()
+    [row] = table(md, "Trials that produced no member")
+    assert row == [trial["member"], "constant(max_lr=100.0)", "diverged", str(trial["epoch"])]
+
+
+def copy_run(finished_run, tmp_path):
+    """The run directory's pool, tune.json and events.jsonl, copied."""
+    run_dir = tmp_path / "run"
+    shutil.copytree(finished_run / "pool", run_dir / "pool")
+    for name in ("tune.json", "events.jsonl"):
+        shutil.copy(finished_run / name, run_dir / name)
+    return run_dir
+
+
+def test_without_the_study_the_diverged_trials_come_from_the_events(finished_run, tmp_path):
+    from lrensemble.report import build_report
+
+    run_dir = copy_run(finished_run, tmp_path)
+    tune = json.loads((run_dir / "tune.json").read_text())
+    tune["storage"] = f"sqlite:///{tmp_path / 'gone' / 'study.db'}"
+    (run_dir / "tune.json").write_text(json.dumps(tune))
+    results = build_report(run_dir / "pool", run_dir / "report", timing=False)
+    [trial] = results["diverged"]
+    assert trial["member"].startswith("constant-100") and trial["policy"] is None
+    assert trial["epoch"] == 1
+    assert any("from events.jsonl" in w for w in results["warnings"])
+    assert not (tmp_path / "gone").exists()  # the missing study is not created
+    (run_dir / "tune.json").write_text("[]")  # no study at all: still the events
+    assert build_report(run_dir / "pool", run_dir / "r2", timing=False)["diverged"]
+
+
+def damage(path):
+    """Ways a weights file can be broken: truncated, not safetensors, empty, a directory."""
+    data = path.read_bytes()
+    return {
+        "truncated": lambda: path.write_bytes(data[: len(data) // 2]),
+        "not safetensors": lambda: path.write_text("these are not weights"),
+        "empty": lambda: path.write_bytes(b""),
+        "a directory": lambda: (path.unlink(), path.mkdir()),
+    }
+
+
+@pytest.mark.parametrize("kind", ["truncated", "not safetensors", "empty", "a directory"])
+def test_broken_weights_name_the_member_and_the_report_is_still_written(
+    finished_run, tmp_path, capsys, kind
+):
+    run_dir = copy_run(finished_run, tmp_path)
+    results = json.loads((finished_run / "report" / "results.json").read_text())
+    member = results["table3"]["chosen"]["members"][0]
+    weights = run_dir / "pool" / "members" / member / "model.safetensors"
+    damage(weights)[kind]()
+    code, _, err = run(capsys, "report", str(run_dir / "pool"), "--min-relative-accuracy", "0")
+    assert code == 0, err
+    again = json.loads((run_dir / "report" / "results.json").read_text())
+    assert list(again["unreadable_weights"]) == [member]
+    assert str(weights) in again["omitted"]["parameter_similarity"]
+    md = (run_dir / "report" / "report.md").read_text()
+    warning = next(line for line in md.splitlines() if "Warning" in line and member in line)
+    assert str(weights) in warning and "unreadable or truncated" in warning
+    assert member in again["candidates"]
+    assert again["table3"]["entire"]["parameters"] is None
+    assert again["table3"]["entire"]["inference_seconds"] is None
+    assert "Figure 7a: parameter cosine similarity of the candidates is omitted" in md
+
+
+def test_weights_that_do_not_fit_the_model_leave_the_inference_time_out(finished_run, tmp_path):
+    from safetensors.numpy import save_file
+
+    from lrensemble.report import build_report
+
+    run_dir = copy_run(finished_run, tmp_path)
+    member = json.loads((finished_run / "report" / "results.json").read_text())["members"][0]
+    save_file(
+        {"other.weight": np.ones((2, 2), np.float32)},
+        run_dir / "pool" / "members" / member["id"] / "model.safetensors",
+    )
+    results = build_report(run_dir / "pool", run_dir / "report")
+    assert results["table3"]["entire"]["inference_seconds"] is None
+    assert any(
+        f"member {member['id']}'s model cannot be rebuilt" in w and "does not fit" in w
+        for w in results["warnings"]
+    )
+    assert results["table3"]["entire"]["parameters"] is not None
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"policy": {"name": "no_such_policy", "max_lr": 0.1}}, "cannot be rebuilt"),
+        ({"policy": {"name": "cosine", "max_lr": -1.0}}, "cannot be rebuilt"),
+        ({"epochs": 10**9}, "more than 100,000 to draw"),
+    ],
+)
+def test_a_policy_figure_6_cannot_draw_is_omitted_with_the_reason(
+    finished_run, tmp_path, change, reason
+):
+    from lrensemble.report import build_report
+
+    run_dir = copy_run(finished_run, tmp_path)
+    for member in (run_dir / "pool" / "members").iterdir():
+        record = json.loads((member / "member.json").read_text())
+        (member / "member.json").write_text(json.dumps({**record, **change}))
+    results = build_report(run_dir / "pool", run_dir / "report", timing=False)
+    assert reason in results["omitted"]["lr_policies"]
+    md = (run_dir / "report" / "report.md").read_text()
+    assert "Figure 6: the LR policies is omitted" in md

@@ -33,7 +33,7 @@ def labels_checksum(labels: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(labels, dtype=np.int64).tobytes()).hexdigest()
 
 
-def _read_json(path: Path, what: str) -> dict[str, Any]:
+def _read_json(path: Path, what: str) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -72,7 +72,8 @@ def _is_number(value: Any) -> bool:
 
 def _bad(path: Path, key: str, expected: str, value: Any) -> DataError:
     """The one-sentence error for a field of the wrong shape, naming the file and the key."""
-    shown = repr(value) if len(repr(value)) <= 40 else _json_type(value)
+    shown = json.dumps(value)  # as the file spells it: "3", true, null, [...]
+    shown = shown if len(shown) <= 40 else _json_type(value)
     return DataError(f"{path}: {key!r} must be {expected}, not {shown}.")
 
 
@@ -81,7 +82,7 @@ def _check_info(info: Any, path: Path) -> dict[str, Any]:
     them: split names are simple names (they become file names), sizes non-negative ints."""
     if not isinstance(info, dict):
         raise DataError(f"{path} must hold a JSON object, not {_json_type(info)}.")
-    if info.get("format") != POOL_FORMAT:
+    if not _is_int(info.get("format")) or info["format"] != POOL_FORMAT:
         raise DataError(
             f"{path.parent} has pool format {info.get('format')!r}; this version reads format "
             f"{POOL_FORMAT}."
@@ -120,7 +121,9 @@ def _check_record(record: Any, path: Path) -> dict[str, Any]:
     if policy is not None:
         if not isinstance(policy, dict):
             raise _bad(path, "policy", "an object (a policy spec) or null", policy)
-        if not isinstance(policy.get("name"), str):
+        if "name" not in policy:
+            raise DataError(f"{path}: 'policy' lacks its 'name'.")
+        if not isinstance(policy["name"], str):
             raise _bad(path, "policy.name", "a string", policy.get("name"))
         if "max_lr" in policy and not _is_number(policy["max_lr"]):
             raise _bad(path, "policy.max_lr", "a finite number", policy["max_lr"])
@@ -308,7 +311,9 @@ class Pool:
                 if d.name.startswith("."):
                     continue
                 if d.is_symlink():
-                    raise DataError(f"Member directory {d} is a link; a pool's members lie in it.")
+                    raise DataError(
+                        f"Member directory {d} is a symbolic link; members must lie in the pool."
+                    )
                 if not (d / MEMBER_JSON).exists():
                     continue
                 if status is None or self.member(d.name).get("status", "complete") == status:
@@ -344,7 +349,9 @@ class Pool:
         """A member's directory; a link there is refused (it would lead out of the pool)."""
         directory = self.root / "members" / check_member_id(member_id)
         if directory.is_symlink():
-            raise DataError(f"Member directory {directory} is a link; a pool's members lie in it.")
+            raise DataError(
+                f"Member directory {directory} is a symbolic link; members must lie in the pool."
+            )
         return directory
 
     def member_file(self, member_id: str, name: str) -> Path:
@@ -360,7 +367,7 @@ class Pool:
         if not ids:
             raise DataError(f"The pool {self.root} has no complete members.")
         n = self.info["splits"][split]
-        out = np.empty((len(ids), n, self.num_classes), dtype=np.float32)
+        out = None  # allocated once the first file has the expected shape (pool.json may lie)
         for i, member_id in enumerate(ids):
             self.member(member_id)  # a clear error for an unknown id
             p = _load_npy(
@@ -377,6 +384,8 @@ class Pool:
                     f"The {split} predictions of member {member_id} have shape {p.shape}, the "
                     f"pool expects {(n, self.num_classes)}."
                 )
+            if out is None:
+                out = np.empty((len(ids), n, self.num_classes), dtype=np.float32)
             out[i] = p
         return out
 
@@ -483,7 +492,9 @@ def import_predictions(
             loaded[member][split] = p
     if len(classes) > 1:
         (c1, f1), (c2, f2) = list(classes.items())[:2]
-        raise ShapeError(f"The prediction files disagree on the classes: {f1} has {c1}, {f2} {c2}.")
+        raise ShapeError(
+            f"The prediction files disagree on the number of classes: {f1} has {c1}, {f2} has {c2}."
+        )
     c = next(iter(classes))
     if num_classes is not None and num_classes != c:
         raise ShapeError(f"{classes[c]} has {c} classes, not the {num_classes} asked for.")

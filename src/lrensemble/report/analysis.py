@@ -29,7 +29,7 @@ SELECTION_METHODS = ("brute_force", "greedy", "focal")
 WEIGHTS = "model.safetensors"
 
 
-def parameter_count(weights: Path, member: str = "") -> int | None:
+def parameter_count(weights: Path, member: str) -> int | None:
     """Number of parameters in a member's safetensors file (normalization statistics left
     out), read from the header alone (which safetensors checks against the file's length);
     None without weights. An unreadable or truncated file is a `CheckpointError` naming the

@@ -114,12 +114,20 @@ def diversity_vs_accuracy(
 def parameter_similarity(weights: dict[str, Path], path: Path) -> str | None:
     """Figure 7a: pairwise cosine similarity of the members' final parameters (output layer
     left out); pairs of different architectures stay blank. Returns why the figure cannot be
-    drawn (fewer than two members with weights, or no two of one architecture), else None."""
+    drawn (fewer than two members with weights, an unreadable weights file, or no two of one
+    architecture), else None."""
+    from safetensors import SafetensorError
     from safetensors.numpy import load_file
 
     from lrensemble.errors import ParameterError
 
-    loaded = {name: load_file(str(p)) for name, p in weights.items() if p.exists()}
+    loaded = {}
+    for name, p in weights.items():
+        if p.exists():
+            try:
+                loaded[name] = load_file(str(p))
+            except (SafetensorError, OSError, ValueError, TypeError) as exc:
+                return f"the weights of {name}, {p}, are unreadable or truncated ({exc})"
     if len(loaded) < 2:
         return "fewer than two candidates have weights in the pool (e.g. imported predictions)"
     names = list(loaded)

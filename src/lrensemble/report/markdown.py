@@ -16,9 +16,12 @@ def num(x: float | None, digits: int = 4) -> str:
     return "-" if x is None else f"{x:.{digits}f}"
 
 
-def _policy(spec: dict[str, Any] | None) -> str:
+def _policy(spec: Any) -> str:
+    """`name(param=value, ...)`, '-' for no policy, the raw value for a malformed one."""
     if not spec:
         return "-"
+    if not isinstance(spec, dict) or "name" not in spec:
+        return str(spec)
     params = ", ".join(f"{k}={v}" for k, v in spec.items() if k != "name")
     return f"{spec['name']}({params})"
 
@@ -81,6 +84,29 @@ def _metric_cells(row: dict[str, Any]) -> list[str]:
     ]
 
 
+def _trial_lines(trials: list[dict[str, Any]]) -> list[str]:
+    """The sweep's trials that produced no member (diverged, failed), after Table 1."""
+    if not trials:
+        return []
+    rows = [
+        [
+            str(t["member"]),
+            _policy(t.get("policy")),
+            str(t["status"]),
+            "-" if t.get("epoch") is None else str(t["epoch"]),
+        ]
+        for t in trials
+    ]
+    return [
+        "",
+        "## Trials that produced no member",
+        "",
+        _table(["member", "policy", "status", "epoch"], rows),
+        "",
+        "Epoch: the epoch (counted from 1) in which a diverged trial's loss stopped being finite.",
+    ]
+
+
 def render(results: dict[str, Any], figures: dict[str, str]) -> str:
     t2, t3 = results["table2"], results["table3"]
     best, chosen, entire = t3["best_single"], t3["chosen"], t3["entire"]
@@ -133,6 +159,7 @@ def render(results: dict[str, Any], figures: dict[str, str]) -> str:
             ],
         )
     )
+    out += _trial_lines(results.get("diverged") or [])
     out += [
         "",
         f"## Table 2: test accuracy (%) of the teams chosen on validation, by size "
@@ -194,12 +221,18 @@ def render(results: dict[str, Any], figures: dict[str, str]) -> str:
         "Calibrated: each row's soft vote scaled by its own temperature, fitted on validation "
         "(accuracy is unchanged).",
     ]
-    if best["parameters"] is None:
+    if results.get("unreadable_weights"):
+        out.append(
+            "A '-' marks a row with a member whose weights are unreadable (see the warnings)."
+        )
+    elif best["parameters"] is None:
         out.append(
             "Parameters and inference time are '-': the members have no weights in the pool."
         )
-    elif best["inference_seconds"] is None:
+    elif best["inference_seconds"] is None and not results.get("timing", True):
         out.append("Inference time is '-': timing was switched off for this report.")
+    elif best["inference_seconds"] is None:
+        out.append("Inference time is '-': see the warnings.")
     out.append("")
     costs = results["costs"]
     out += ["## Cost (the paper's appendix D)", ""]

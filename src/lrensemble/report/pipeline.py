@@ -14,15 +14,18 @@ from pydantic import Field
 from lrensemble.atomic import write_json, write_text
 from lrensemble.ensemble import EnsembleConfig
 from lrensemble.ensemble.choice import plural
-from lrensemble.errors import DataError
+from lrensemble.errors import DataError, LREnsembleError
 from lrensemble.pool import Pool
 from lrensemble.report import figures
-from lrensemble.report.analysis import analyze_pool
+from lrensemble.report.analysis import WEIGHTS, analyze_pool
 from lrensemble.report.markdown import pct, render
+from lrensemble.report.trials import trials_without_member
 from lrensemble.schedules.base import from_spec
 from lrensemble.schedules.plot import plot_policies
 from lrensemble.tuning.config import TuneConfig, load_tune_config
 from lrensemble.tuning.runner import run_sweep
+
+MAX_PLOTTED_EPOCHS = 100_000  # Figure 6 samples every policy 20 times per epoch
 
 
 class RunConfig(TuneConfig):
@@ -48,22 +51,34 @@ def build_report(
 ) -> dict[str, Any]:
     """Analyze a pool and write `out_dir/report.md`, `results.json`, `chosen_ensemble.json`
     (the chosen team, its weights and temperatures: `lrens export --team` ships it) and the
-    figures. A figure that cannot be drawn is listed in `results["omitted"]` with the reason."""
+    figures. A figure that cannot be drawn is listed in `results["omitted"]` with the reason;
+    the sweep's trials that produced no member (diverged, failed) in `results["diverged"]`."""
     ens = ensemble or EnsembleConfig()
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise DataError(f"The report directory {out} is a file; give another --out.")
-    try:
+    blocking = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise DataError(f"Cannot create the report directory {out}: {blocking} is a file.")
+    cache: dict[str, Any] = {}
+    results = analyze_pool(pool_dir, ens, timing=timing, cache=cache)
+    try:  # after the analysis: a pool that cannot be read leaves no empty directory behind
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DataError(f"Cannot create the report directory {out} ({exc.strerror}).") from None
-    cache: dict[str, Any] = {}
-    results = analyze_pool(pool_dir, ens, timing=timing, cache=cache)
+    diverged, warning = trials_without_member(pool_dir, {m["id"] for m in results["members"]})
+    results["diverged"] = diverged
+    if warning:
+        results["warnings"].append(warning)
     made: dict[str, str] = {}
     omitted: dict[str, str] = {}
-    policies = [from_spec(m["policy"]) for m in results["members"] if m.get("policy")]
+    policies, why_not = _policies(results["members"])
     epochs = next((m["epochs"] for m in results["members"] if m.get("epochs")), None)
-    if policies and epochs:
+    if why_not is None and epochs is None:
+        why_not = "the members record no number of epochs"
+    elif why_not is None and epochs > MAX_PLOTTED_EPOCHS:
+        why_not = f"the members record {epochs:,} epochs, more than {MAX_PLOTTED_EPOCHS:,} to draw"
+    if why_not is None:
         plot_policies(
             policies,
             out / "fig6_lr_policies.png",
@@ -72,7 +87,7 @@ def build_report(
         )
         made["lr_policies"] = "fig6_lr_policies.png"
     else:
-        omitted["lr_policies"] = "the members record no LR policy (e.g. imported predictions)"
+        omitted["lr_policies"] = why_not
     m = len(results["candidates"])
     t2, chosen = results["table2"], results["table3"]["chosen"]
     figures.team_accuracy_boxplot(
@@ -94,8 +109,12 @@ def build_report(
     )
     made["diversity_vs_accuracy"] = "fig7b_diversity_vs_accuracy.png"
     pool = Pool.open(pool_dir)
-    weights = {mid: pool.member_dir(mid) / "model.safetensors" for mid in results["candidates"]}
-    why_not = figures.parameter_similarity(weights, out / "fig7a_parameter_similarity.png")
+    weights = {mid: pool.member_file(mid, WEIGHTS) for mid in results["candidates"]}
+    bad = [mid for mid in results["candidates"] if mid in results["unreadable_weights"]]
+    if bad:
+        why_not = f"the weights of {bad[0]}, {weights[bad[0]]}, are unreadable or truncated"
+    else:
+        why_not = figures.parameter_similarity(weights, out / "fig7a_parameter_similarity.png")
     if why_not is None:
         made["parameter_similarity"] = "fig7a_parameter_similarity.png"
     else:
@@ -106,6 +125,20 @@ def build_report(
     write_json(out / "results.json", results)
     write_text(out / "report.md", render(results, made))
     return results
+
+
+def _policies(members: list[dict[str, Any]]) -> tuple[list[Any], str | None]:
+    """The members' LR policies for Figure 6, or why the figure cannot show them."""
+    policies = []
+    for member in members:
+        if member.get("policy"):
+            try:
+                policies.append(from_spec(member["policy"]))
+            except LREnsembleError as exc:
+                return [], f"the policy of member {member['id']} cannot be rebuilt ({exc})"
+    if not policies:
+        return [], "the members record no LR policy (e.g. imported predictions)"
+    return policies, None
 
 
 def headline(results: dict[str, Any], report_dir: Path) -> str:
