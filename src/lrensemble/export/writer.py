@@ -124,7 +124,7 @@ def _member_entries(pool: Pool, chosen: ChosenEnsemble) -> tuple[list[dict[str, 
         usable = (
             spec is not None
             and isinstance(shape, list)
-            and (pool.member_dir(member_id) / MEMBER_WEIGHTS).is_file()
+            and pool.member_file(member_id, MEMBER_WEIGHTS).is_file()
         )
         entry: dict[str, Any] = {
             "id": member_id,
@@ -216,7 +216,7 @@ def _member_tensors(
         spec = entry["model"]
         params = {k: v for k, v in spec.items() if k != "name"}
         model = create_model(spec["name"], entry["num_classes"], entry["input_shape"], **params)
-        load_weights(model, pool.member_dir(member_id) / MEMBER_WEIGHTS)
+        load_weights(model, pool.member_file(member_id, MEMBER_WEIGHTS))
         for key, value in model.state_dict().items():
             tensors[f"{entry['prefix']}.{key}"] = value.detach().cpu().contiguous().clone()
     return tensors
