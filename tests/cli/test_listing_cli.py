@@ -117,6 +117,10 @@ def test_plot_a_pool(capsys, tmp_path, plots):
         (["--pool", "{pool}", "--scale", "2"], "--scale applies to --grid only"),
         (["--config", "{sweep}", "--scale", "2"], "--scale applies to --grid only"),
         (["--epochs", "0"], "--epochs must be positive"),
+        (["--epochs", "nan"], "--epochs must be positive, finite and at most 1,000,000"),
+        (["--epochs", "inf"], "--epochs must be positive, finite and at most 1,000,000"),
+        (["--epochs", "1e12"], "--epochs must be positive, finite and at most 1,000,000"),
+        (["--grid", "table1", "--scale", "nan"], "scale must be finite"),
         (["--grid", "table9"], "Unknown policy grid 'table9'"),
         (["--config", "{tpe}"], "known only afterwards; plot them with --pool"),
         (["--config", "{missing}"], "does not exist"),
@@ -152,3 +156,14 @@ def test_data_prepare_checks_a_users_file(tmp_path, capsys):
     assert "2 classes" in out and "inputs (2,)" in out and "normalization: feature" in out
     code, _, err = run(capsys, "data", "prepare", "--data", str(tmp_path / "missing.csv"))
     assert code == 2 and "does not exist" in err
+
+
+def test_a_pool_recording_absurd_epochs_still_plots(capsys, tmp_path, plots):
+    """Members' epochs beyond any real run (10**12) are ignored for the axis."""
+    spec = {"name": "cosine", "max_lr": 0.1}
+    pool = _pool(tmp_path / "pool", [spec, spec], epochs=(10**12, 30))
+    code, _, err = run(
+        capsys, "policies", "plot", "--pool", str(pool), "--out", str(tmp_path / "p.png")
+    )
+    assert code == 0, err
+    assert plots[0]["epochs"] == 30

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
 from lrensemble.errors import ParameterError, UnknownNameError
 from lrensemble.models import Classifier, count_parameters, create_model, list_models
+from lrensemble.models.registry import check_model_params
 
 # Small settings keep the big architectures fast; their full sizes are checked by count below.
 SMALL = {"wrn": dict(depth=10, width=1), "resnet18": dict(width=8)}
@@ -56,6 +59,18 @@ def test_group_norm_option_has_no_running_statistics():
         (lambda: create_model("mlp", 10, (4,), bogus=1), ParameterError, "no parameter 'bogus'"),
         (lambda: create_model("mlp", 0, (4,)), ParameterError, "num_classes"),
         (lambda: create_model("resnet18", 10, norm="layer"), ParameterError, "Unknown norm"),
+        (
+            lambda: create_model("cnn1d", 10, channels="wide"),
+            ParameterError,
+            "model 'cnn1d': channels must be an integer, got 'wide'",
+        ),
+        (lambda: create_model("cnn1d", 10, depth=True), ParameterError, "depth must be an integer"),
+        (lambda: create_model("mlp", 10, (4,), hidden=64), ParameterError, "a list of integers"),
+        (lambda: create_model("mlp", 10, (4,), dropout=math.nan), ParameterError, "finite"),
+        (lambda: create_model("wrn", 10, norm=3), ParameterError, "norm must be a string"),
+        (lambda: check_model_params("mlp", {"in_shape": [4]}), ParameterError, "from the data"),
+        (lambda: create_model("cnn1d", 10, channels=10**5), ParameterError, "more than 1,000,000"),
+        (lambda: create_model("cnn1d", 10, channels=10**12), ParameterError, "cannot be built"),
     ],
 )
 def test_errors(call, error, fragment):
@@ -74,3 +89,26 @@ def test_timm_bridge_without_timm_says_how_to_install():
     else:
         model = create_model("timm/resnet18", 10, (3, 32, 32))
         assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_every_model_refuses_a_parameter_of_the_wrong_type(name):
+    """Each keyword parameter given a value of another type is one sentence naming it."""
+    from lrensemble.models import MODELS
+
+    keyword = set(MODELS.parameters(name)) - {"num_classes", "in_shape"}
+    for key in sorted(keyword):
+        with pytest.raises(ParameterError, match=f"model '{name}': {key} must be"):
+            create_model(name, 3, SHAPES.get(name, (3, 32, 32)), **{key: {"not": "this"}})
+
+
+def test_the_size_check_draws_no_random_numbers():
+    """The meta-device probe leaves the RNG alone: a seeded build gives the same weights."""
+    from lrensemble.models import MODELS
+
+    torch.manual_seed(0)
+    checked = create_model("cnn1d", 3, (1, 40), channels=8)
+    torch.manual_seed(0)
+    plain = MODELS.get("cnn1d")(3, (1, 40), channels=8)
+    for a, b in zip(checked.state_dict().values(), plain.state_dict().values(), strict=True):
+        assert torch.equal(a, b)

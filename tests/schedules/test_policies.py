@@ -317,6 +317,21 @@ def test_unknown_policy_name_suggests_the_closest():
 def test_nonpositive_total_epochs_is_an_error():
     with pytest.raises(ParameterError):
         schedules.create("constant", max_lr=0.1)(0, 0)
+    with pytest.raises(ParameterError, match="positive and finite"):
+        schedules.create("constant", max_lr=0.1)(0, math.inf)
+
+
+def test_a_curve_has_at_most_max_curve_points():
+    """A curve over any number of epochs is sampled at a bounded number of points."""
+    from lrensemble.schedules.base import MAX_CURVE_POINTS
+
+    policy = schedules.create("multistep", max_lr=0.1)
+    ts, lrs = policy.curve(1e12)
+    assert len(ts) == len(lrs) == MAX_CURVE_POINTS + 1 and ts[-1] == 1e12
+    assert len(policy.curve(2, steps_per_epoch=10)[0]) == 21
+    for bad in (math.nan, math.inf, 0, -1):
+        with pytest.raises(ParameterError):
+            policy.curve(bad)
 
 
 def test_values_are_finite_and_non_negative_over_training():

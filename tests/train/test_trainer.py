@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -260,6 +261,13 @@ def test_extra_loss_sees_the_batch_and_changes_training(mnist1d):
         (dict(optimizer="adam"), "optimizer"),
         (dict(learning_rate=0.1), "unknown key"),
         (dict(momentum=1.5), "momentum"),
+        (dict(weight_decay=math.inf), "weight_decay: Input should be a finite number"),
+        (dict(grad_clip=math.inf), "grad_clip: Input should be a finite number"),
+        (dict(momentum=math.nan), "momentum: Input should be a finite number"),
+        (dict(betas=(0.9, math.inf)), "betas.1: Input should be a finite number"),
+        (dict(epochs=10**30), "epochs: Input should be less than or equal to 1000000"),
+        (dict(seed=-1), "seed: Input should be greater than or equal to 0"),
+        (dict(seed=2**64), "seed: Input should be less than or equal to"),
     ],
 )
 def test_train_config_errors_are_one_sentence(kwargs, fragment):

@@ -13,7 +13,7 @@ from typer.core import TyperGroup
 from lrensemble import __version__
 
 
-class Interrupted(Exception):  # noqa: N818  (not an error: the user pressed Ctrl-C)
+class Interrupted(Exception):
     """Ctrl-C inside a command. typer turns a `KeyboardInterrupt` into a silent exit 130, so the
     root group passes it on as this instead and `main` says how to resume."""
 

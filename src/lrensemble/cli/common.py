@@ -3,6 +3,7 @@ weights and `[ensemble]` options, so every command words them the same way."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Annotated, Any
 
@@ -23,12 +24,19 @@ def warn(lines: Sequence[str]) -> None:
 
 
 def parse_members(text: str | None) -> list[str] | None:
-    """`--members a,b,c` as a list of ids (None when not given)."""
+    """`--members a,b,c` as a list of ids (None when not given); empty lists and ids given
+    twice are refused (a team member's weight comes from --weights, not repetition)."""
     if text is None:
         return None
     ids = [m.strip() for m in text.split(",") if m.strip()]
     if not ids:
         raise ParameterError("--members takes comma-separated member ids, e.g. a,b,c.")
+    twice = sorted({m for m in ids if ids.count(m) > 1})
+    if twice:
+        raise ParameterError(
+            f"--members names {', '.join(twice)} more than once; give each member once "
+            "(--weights sets their weights)."
+        )
     return ids
 
 
@@ -49,10 +57,10 @@ def parse_weights(text: str, count: int) -> list[float]:
             f"--weights has {len(values)} number{'s' * (len(values) != 1)} for a team of "
             f"{plural(count, 'member')}; give one per member, in --members order."
         )
-    try:
-        return [float(w) for w in check_weights(values, count)]
-    except ParameterError:
-        raise ParameterError("--weights must be finite, non-negative and not all zero.") from None
+    if not all(math.isfinite(v) and v >= 0 for v in values) or not any(values):
+        raise ParameterError("--weights must be finite, non-negative and not all zero.")
+    top = max(values)  # scaled first: weights near the float limit must not overflow the sum
+    return [float(w) for w in check_weights([v / top for v in values], count)]
 
 
 def ensemble_config(base: EnsembleConfig | None = None, **given: Any) -> EnsembleConfig:

@@ -30,6 +30,7 @@ from lrensemble.cli.common import (
     ObjectiveOption,
     SizeOption,
     ensemble_config,
+    parse_members,
     parse_weights,
     warn,
 )
@@ -253,9 +254,9 @@ def pool_show(
 
 def _team(pool: Any, members: str | None) -> tuple[list[str], list[int]]:
     ids = pool.ordered_member_ids()
-    if members is None:
+    wanted = parse_members(members)
+    if wanted is None:
         return ids, list(range(len(ids)))
-    wanted = [m.strip() for m in members.split(",") if m.strip()]
     unknown = [m for m in wanted if m not in ids]
     if unknown:
         raise ParameterError(

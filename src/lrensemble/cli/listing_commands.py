@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -94,8 +95,16 @@ def _pool_policies(pool: Path) -> tuple[list[Policy], str, float | None]:
             f"The members of {pool} record no LR policy (e.g. imported predictions); "
             "nothing to plot."
         )
-    epochs = [float(r["epochs"]) for r in records if r.get("policy") and r.get("epochs")]
+    epochs = [e for r in records if r.get("policy") and _epochs_ok(e := r.get("epochs"))]
     return policies, f"{pool}: {len(policies)} policies", max(epochs, default=None)
+
+
+def _epochs_ok(value: object) -> bool:
+    """Whether `value` is a number of epochs a curve can span: positive, finite, bounded."""
+    from lrensemble.schedules.base import MAX_EPOCHS
+
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    return number and math.isfinite(value) and 0 < value <= MAX_EPOCHS  # type: ignore[operator]
 
 
 @policies_app.command("plot")
@@ -123,6 +132,7 @@ def policies_plot(
     """Draw LR curves, one panel per policy (the paper's Figure 6): a named grid (--grid, the
     default), a sweep config's grid (--config) or the policies a pool's members used (--pool)."""
     from lrensemble.schedules import plot_policies
+    from lrensemble.schedules.base import MAX_EPOCHS
 
     sources = (("--grid", grid_name), ("--config", config), ("--pool", pool))
     given = [name for name, value in sources if value is not None]
@@ -132,8 +142,10 @@ def policies_plot(
         raise ParameterError(
             "--scale applies to --grid only: a config has its own search.scale, a pool its LRs."
         )
-    if epochs is not None and epochs <= 0:
-        raise ParameterError(f"--epochs must be positive, got {epochs:g}.")
+    if epochs is not None and not _epochs_ok(epochs):
+        raise ParameterError(
+            f"--epochs must be positive, finite and at most {MAX_EPOCHS:,}, got {epochs:g}."
+        )
     default_epochs: float | None = 200.0
     if config is not None:
         policies, title, default_epochs = _config_policies(config)

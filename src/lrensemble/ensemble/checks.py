@@ -115,8 +115,9 @@ def check_weights(weights: Sequence[float] | None, k: int) -> np.ndarray | None:
     w = np.asarray(weights, dtype=np.float64)
     if w.shape != (k,):
         raise ShapeError(f"{len(w)} weights for a team of {k}.")
-    if not np.all(np.isfinite(w)) or w.min() < 0 or w.sum() <= 0:
+    if not np.all(np.isfinite(w)) or w.min() < 0 or w.max() <= 0:
         raise ParameterError("weights must be finite, non-negative and not all zero.")
+    w = w / w.max()  # first to at most 1: a sum of huge weights would overflow
     return w / w.sum()
 
 

@@ -63,12 +63,14 @@ class EnsembleConfig(StrictModel):
     objective: Literal["accuracy", "nll"] = DEFAULT_OBJECTIVE
     metric: Literal["GD", "KW", "BD", "QS", "CK", "FK"] = "GD"
     parity: bool = False
-    min_accuracy: float | None = Field(None, ge=0.0, le=1.0)
-    min_relative_accuracy: float = Field(DEFAULT_RELATIVE_FLOOR, ge=0.0, le=1.0)
+    min_accuracy: float | None = Field(None, ge=0.0, le=1.0, allow_inf_nan=False)
+    min_relative_accuracy: float = Field(
+        DEFAULT_RELATIVE_FLOOR, ge=0.0, le=1.0, allow_inf_nan=False
+    )
     calibrate: bool = True
     calibrate_members: bool = False
     repeats: int = Field(10, ge=1)
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**63)
     max_candidates: int = Field(20, ge=3, le=MAX_ENUMERATION_MEMBERS)
 
     @model_validator(mode="after")

@@ -258,6 +258,8 @@ class Pool:
     @classmethod
     def open(cls, root: str | os.PathLike[str]) -> Pool:
         root = Path(root)
+        if root.exists() and not root.is_dir():
+            raise DataError(f"{root} is a file, not a pool directory.")
         if not root.is_dir():
             raise DataError(f"Pool directory {root} does not exist.")
         if not (root / POOL_JSON).exists():

@@ -12,6 +12,11 @@ from lrensemble.registry import Registry
 # Progress is compared against boundaries (milestones, stage starts) with this slack, in epochs
 # relative to T, so that 0.3 * 100 == 30.000000000000004 still counts as reached at t = 30.
 BOUNDARY_EPS = 1e-9
+# The most epochs a run trains or a curve spans: far beyond any real run, and small enough that a
+# typo such as 1e12 is refused in one sentence instead of exhausting memory.
+MAX_EPOCHS = 1_000_000
+# A drawn curve has at most this many points, whatever its length.
+MAX_CURVE_POINTS = 10_000
 
 
 class Policy:
@@ -30,8 +35,10 @@ class Policy:
         self._fn = fn
 
     def __call__(self, t: float, T: float) -> float:
-        if not T > 0:
-            raise ParameterError(f"The total number of epochs T must be positive, got {T!r}.")
+        if not (T > 0 and math.isfinite(T)):
+            raise ParameterError(
+                f"The total number of epochs T must be positive and finite, got {T!r}."
+            )
         return self._fn(float(t), float(T))
 
     def spec(self) -> dict[str, Any]:
@@ -51,8 +58,10 @@ class Policy:
         return self.name if lr is None else f"{self.name} {lr:g}"
 
     def curve(self, T: float, steps_per_epoch: int = 50) -> tuple[list[float], list[float]]:
-        """The policy sampled every iteration over [0, T]: (epochs, learning rates)."""
-        n = max(1, round(T * steps_per_epoch))
+        """The policy sampled every iteration over [0, T], at most `MAX_CURVE_POINTS` + 1
+        points: (epochs, learning rates)."""
+        T = number("T", T, low=0.0, low_open=True)
+        n = max(1, min(round(T * steps_per_epoch), MAX_CURVE_POINTS))
         ts = [T * i / n for i in range(n + 1)]
         return ts, [self(t, T) for t in ts]
 

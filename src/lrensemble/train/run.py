@@ -9,10 +9,10 @@ from typing import Any
 
 from pydantic import Field, ValidationError, field_validator
 
-from lrensemble.config import StrictModel, describe_validation_error, load_toml
+from lrensemble.config import StrictModel, describe_validation_error, first_problem, load_toml
 from lrensemble.data.registry import DATASETS
-from lrensemble.errors import ConfigError
-from lrensemble.models.registry import MODELS, create_model
+from lrensemble.errors import ConfigError, DataError
+from lrensemble.models.registry import check_model_params
 from lrensemble.registry import check_parameters
 from lrensemble.schedules.base import Policy, from_spec
 from lrensemble.train.trainer import TrainConfig, TrainResult, build_model, train_member
@@ -49,14 +49,7 @@ class TrainRun(StrictModel):
         check_parameters(
             DATASETS.get(self.data["name"]), self.params("data"), f"dataset {self.data['name']!r}"
         )
-        if not self.model["name"].startswith("timm/"):
-            name = self.model["name"]
-            try:
-                MODELS.get(name)
-            except KeyError:
-                create_model(name, 1)  # wrn-D-K names expand here; unknown names raise
-            else:
-                check_parameters(MODELS.get(name), self.params("model"), f"model {name!r}")
+        check_model_params(self.model["name"], self.params("model"))
         self.build_policy()
 
 
@@ -70,17 +63,39 @@ def load_run(path: str | os.PathLike[str] | None, **overrides: Any) -> TrainRun:
     try:
         run = TrainRun.model_validate(raw)
     except ValidationError as exc:
+        loc, detail = first_problem(exc)
+        key = loc[1] if len(loc) > 1 and loc[0] == "train" else None
+        if key in overrides and overrides[key] is not None:
+            raise ConfigError(f"--{key}: {detail}.") from None  # the command line's value
         raise ConfigError(describe_validation_error(exc, where)) from None
     run.check()
     return run
 
 
+def check_out_dir(path: str | Path) -> Path:
+    """`path` if a member can be written there (an existing directory, or one that can be
+    created), else one `DataError` sentence; nothing is created."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise DataError(f"--out {path} is a file, not a directory.")
+    parent = next((p for p in path.parents if p.exists()), Path("."))
+    if not parent.is_dir():
+        raise DataError(f"--out {path}: {parent} is a file, not a directory.")
+    writable = path if path.exists() else parent
+    if not os.access(writable, os.W_OK | os.X_OK):
+        raise DataError(f"--out {path}: {writable} is not writable.")
+    return path
+
+
 def execute_run(
     run: TrainRun, out_dir: str | Path | None, progress: bool | None = None
 ) -> TrainResult:
-    """Load the data, build the model from the run's seed, and train it."""
+    """Load the data, build the model from the run's seed, and train it; a bad `out_dir` is
+    refused before anything loads."""
     from lrensemble.data.registry import load_dataset
 
+    if out_dir is not None:
+        check_out_dir(out_dir)
     dataset = load_dataset(run.data["name"], **run.params("data"))
     model = build_model(run.model["name"], dataset, run.train.seed, **run.params("model"))
     return train_member(

@@ -20,7 +20,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import Field
+from pydantic import ConfigDict, Field
 from torch import nn
 
 from lrensemble import __version__
@@ -33,7 +33,7 @@ from lrensemble.device import resolve_device
 from lrensemble.errors import CheckpointError
 from lrensemble.models.registry import create_model
 from lrensemble.progress import Bars, progress_enabled
-from lrensemble.schedules.base import Policy, from_spec
+from lrensemble.schedules.base import MAX_EPOCHS, Policy, from_spec
 from lrensemble.schedules.torch_scheduler import PolicyScheduler
 from lrensemble.train.checkpoint import (
     load_state,
@@ -52,10 +52,18 @@ MEMBER_JSON = "member.json"
 CHECKPOINT = "checkpoint.safetensors"
 
 
-class TrainConfig(StrictModel):
-    """How one member is trained (everything but the model, the data and the LR policy)."""
+MAX_SEED = 2**63 - 1
 
-    epochs: int = Field(30, gt=0)
+
+class TrainConfig(StrictModel):
+    """How one member is trained (everything but the model, the data and the LR policy).
+
+    Every number is finite, epochs at most `MAX_EPOCHS` and the seed in [0, 2**63), so a typo
+    such as `weight_decay = inf` or `epochs = 10**30` is one sentence, not a broken run."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
+
+    epochs: int = Field(30, gt=0, le=MAX_EPOCHS)
     batch_size: int = Field(128, gt=0)
     optimizer: Literal["sgd", "adamw", "sam", "asam"] = "sgd"
     momentum: float = Field(0.9, ge=0.0, lt=1.0)
@@ -68,7 +76,7 @@ class TrainConfig(StrictModel):
     augment: bool | None = None
     crop_padding: int = Field(4, ge=0)
     cutout: int = Field(0, ge=0)
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     device: str = "auto"
     eval_batch_size: int = Field(1024, gt=0)
     checkpoint_every: int = Field(1, ge=0)

@@ -46,7 +46,7 @@ class StudyConfig(StrictModel):
     name: str | None = None
     storage: str | None = None
     task: str = "classification"
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**63)
     batch_members: int = Field(16, ge=1)
     heartbeat_seconds: float = Field(10.0, gt=0, allow_inf_nan=False)
     grace_seconds: float = Field(120.0, gt=0, allow_inf_nan=False)
