@@ -521,3 +521,20 @@ def test_a_policy_figure_6_cannot_draw_is_omitted_with_the_reason(
     assert reason in results["omitted"]["lr_policies"]
     md = (run_dir / "report" / "report.md").read_text()
     assert "Figure 6: the LR policies is omitted" in md
+
+
+def test_two_reports_into_one_directory_at_once_both_finish(finished_run, tmp_path):
+    import subprocess
+    import sys
+
+    target = tmp_path / "shared_report"
+    argv = [sys.executable, "-m", "lrensemble", "report", str(finished_run / "pool")]
+    procs = [
+        subprocess.Popen([*argv, "--out", str(target)], stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=240)
+        assert proc.returncode == 0, err
+    assert json.loads((target / "results.json").read_text())["members"]
+    assert not [p for p in target.iterdir() if p.name.startswith(".")]  # no temporary left

@@ -531,3 +531,31 @@ def test_tune_takes_a_users_file_and_model(tmp_path, capsys):
     assert code == 0, err
     record = Pool.open(out / "pool").member(Pool.open(out / "pool").member_ids()[0])
     assert record["dataset"]["name"] == "npz" and record["model"]["name"] == "mlp"
+
+
+@pytest.mark.parametrize(
+    ("damage", "fragment"),
+    [
+        (lambda out: (out / "tune.json").write_text('{"fingerprint": '), "unreadable or truncated"),
+        (lambda out: (out / "tune.json").write_text("[1, 2]"), "not a sweep's marker"),
+        (
+            lambda out: (
+                next((out / "pool" / "members").iterdir())
+                .joinpath("val.npy")
+                .write_bytes(b"\x93NUMPY")
+            ),
+            "is damaged",
+        ),
+    ],
+    ids=["truncated-marker", "marker-a-list", "truncated-member-file"],
+)
+def test_a_damaged_sweep_is_one_sentence_not_done(tmp_path, capsys, damage, fragment):
+    one = GRID.format(epochs=1, batch=16).split("policies = [")[0] + (
+        'policies = [\n  { name = "onecycle", max_lr = 0.1 },\n]\n'
+    )
+    config, out = write(tmp_path, one), tmp_path / "s"
+    code, _, err = run(capsys, "tune", str(config), "--out", str(out))
+    assert code == 0, err
+    damage(out)
+    code, _, err = run(capsys, "tune", str(config), "--out", str(out))
+    assert code == 2 and fragment in err and err.count("\n") == 1 and "Traceback" not in err

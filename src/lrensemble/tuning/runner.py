@@ -26,7 +26,7 @@ from lrensemble.atomic import write_json
 from lrensemble.data.base import Dataset
 from lrensemble.data.registry import load_dataset
 from lrensemble.device import resolve_device
-from lrensemble.errors import ConfigError
+from lrensemble.errors import ConfigError, DataError, LREnsembleError
 from lrensemble.models.fit_check import check_model_fits
 from lrensemble.pool import Pool
 from lrensemble.progress import Bars, progress_enabled
@@ -80,6 +80,34 @@ def _fingerprint(config: TuneConfig, data_checksum: str | None = None) -> str:
     if data_checksum is not None:
         payload["data_sha256"] = data_checksum
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _read_marker(path: Path) -> dict[str, Any]:
+    """tune.json, the sweep's marker: an object, or one sentence saying it is damaged."""
+    try:
+        marker = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{path} is unreadable or truncated ({exc}).") from None
+    if not isinstance(marker, dict) or not isinstance(marker.get("fingerprint"), str):
+        raise DataError(
+            f"{path} is not a sweep's marker (an object with a 'fingerprint'); restore it or "
+            "use another --out."
+        )
+    return marker
+
+
+def _check_members(pool: Pool) -> None:
+    """Read every member's cached predictions once, so that a damaged member (a truncated
+    file) is named before the sweep reports itself done with it."""
+    for member in pool.member_ids():
+        for split in pool.splits:
+            try:
+                pool.probs(split, [member])
+            except LREnsembleError as exc:
+                raise DataError(
+                    f"Member {member} of {pool.root} is damaged ({exc}); remove "
+                    f"{pool.member_dir(member)} and rerun to train it again."
+                ) from None
 
 
 def _event(out: Path, **fields: Any) -> None:
@@ -179,7 +207,7 @@ class Sweep:
         with claim_lock(self.out):
             marker = self.out / "tune.json"
             if marker.exists():
-                previous = json.loads(marker.read_text(encoding="utf-8"))
+                previous = _read_marker(marker)
                 if previous.get("fingerprint") != fingerprint:
                     if not self._trained_nothing():
                         raise ConfigError(
@@ -206,6 +234,7 @@ class Sweep:
             dataset.describe(),
         )
         pool.remove_stale_staging(older_than=self.config.study.grace_seconds)
+        _check_members(pool)
         with claim_lock(self.out):  # the first worker creates the storage's schema
             storage = open_storage(self.storage_url)
             study = optuna.create_study(
