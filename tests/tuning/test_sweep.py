@@ -453,18 +453,27 @@ def _weights(pool: Pool, member: str) -> dict:
 
 @pytest.mark.slow
 def test_seeded_random_kills_lose_no_grid_point_and_change_no_member(tmp_path):
-    """At least 10 SIGKILLs at seeded random moments (start-up, claiming, drawing, training,
-    filing), alternately of one worker and of two workers sharing the sweep; then a last run.
-    Every grid point ends in the pool exactly once, equal to an uninterrupted run's member."""
+    """10 SIGKILLs of unfinished sweeps at seeded random moments (start-up, claiming, drawing,
+    training, filing), alternately of one worker and of two workers sharing the sweep; then a
+    last run. Every grid point ends in the pool exactly once, equal to an uninterrupted run's
+    member."""
     import random
 
     import numpy as np
 
-    text = GRID.format(epochs=4, batch=2).replace("channels = 32", "channels = 8")
+    text = GRID.format(epochs=12, batch=2).replace("channels = 32", "channels = 8")
     config = write(tmp_path, text)
     rng = random.Random(11)
-    out, kills = tmp_path / "killed", 0
-    for round_ in range(12):
+    out, kills, rounds = tmp_path / "killed", 0, 0
+
+    def members() -> int:
+        path = out / "pool" / "members"
+        return (
+            len([d for d in path.iterdir() if not d.name.startswith(".")]) if path.is_dir() else 0
+        )
+
+    # kills count only while the sweep is unfinished; stop after 10 of them (or 40 rounds)
+    while kills < 10 and rounds < 40 and members() < 6:
         workers = [
             subprocess.Popen(
                 lrens("tune", str(config), "--out", str(out)),
@@ -472,15 +481,16 @@ def test_seeded_random_kills_lose_no_grid_point_and_change_no_member(tmp_path):
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
-            for _ in range(1 + round_ % 2)
+            for _ in range(1 + rounds % 2)
         ]
-        time.sleep(rng.uniform(0.3, 5.0))
+        time.sleep(rng.uniform(0.3, 4.0))
         for proc in workers:
-            if proc.poll() is None:
+            if proc.poll() is None and members() < 6:
                 proc.send_signal(signal.SIGKILL)
                 kills += 1
             proc.wait()
-    assert kills >= 10
+        rounds += 1
+    assert kills >= 10, f"only {kills} kills in {rounds} rounds before the sweep finished"
     final = subprocess.run(
         lrens("tune", str(config), "--out", str(out)),
         env=ENV,
@@ -559,3 +569,30 @@ def test_a_damaged_sweep_is_one_sentence_not_done(tmp_path, capsys, damage, frag
     damage(out)
     code, _, err = run(capsys, "tune", str(config), "--out", str(out))
     assert code == 2 and fragment in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_a_random_search_trial_killed_before_drawing_does_not_repeat_a_point(tmp_path):
+    """Random search: a claimed trial whose worker died before drawing has nothing to queue
+    again; it is failed, the budget refills with a fresh seed, and no point is drawn twice."""
+    from lrensemble.tuning.runner import Sweep
+    from lrensemble.tuning.study import HOST
+
+    text = GRID.format(epochs=1, batch=1).split("[search]")[0] + (
+        '[search]\nmethod = "random"\ntrials = 3\n[search.space]\n'
+        'policies = ["onecycle", "cosine"]\nmax_lr = [0.01, 0.5]\n'
+    )
+    cfg = load_tune_config(write(tmp_path, text))
+    out = tmp_path / "s"
+    sweep = Sweep(cfg, out, log=lambda _: None, progress=False)
+    dataset, pool, study = sweep._prepare()
+    sweep._run_trials(sweep._claim(study, 1), dataset, pool, study)  # trial 0: a member
+    trial = study.ask()  # trial 1: claimed, its worker dies before drawing
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    trial.set_user_attr("worker_host", HOST)
+    trial.set_user_attr("worker_pid", dead.pid)
+    result = run_sweep(cfg, out, log=lambda _: None, progress=False)
+    assert len(result.members) == 3 == len(set(result.members))
+    trials = optuna.load_study(study_name=cfg.study_name(), storage=result.storage).trials
+    assert trials[1].state == optuna.trial.TrialState.FAIL
+    assert not [t for t in trials if t.user_attrs.get("retry_of") == 1]  # nothing to re-queue

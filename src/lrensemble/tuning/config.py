@@ -36,6 +36,7 @@ class SearchConfig(StrictModel):
 
 
 HEARTBEATS_PER_GRACE = 3
+MIN_GRACE_SECONDS = 30.0  # shorter: a busy machine's late heartbeat looks like a dead worker
 
 
 class StudyConfig(StrictModel):
@@ -49,7 +50,7 @@ class StudyConfig(StrictModel):
     seed: int = Field(0, ge=0, lt=2**63)
     batch_members: int = Field(16, ge=1)
     heartbeat_seconds: float = Field(10.0, gt=0, allow_inf_nan=False)
-    grace_seconds: float = Field(120.0, gt=0, allow_inf_nan=False)
+    grace_seconds: float = Field(120.0, ge=MIN_GRACE_SECONDS, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _beats_within_grace(self) -> StudyConfig:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 from optuna.trial import TrialState
 
@@ -49,10 +50,12 @@ from lrensemble.tuning.study import (
     count,
     mark_worker,
     open_storage,
+    requeue,
     retry_stale,
 )
 
 POLL_SECONDS = 2.0
+STAGING_GRACE_SECONDS = 600.0  # a live writer's staging directory is never this old
 
 
 @dataclass
@@ -97,17 +100,23 @@ def _read_marker(path: Path) -> dict[str, Any]:
 
 
 def _check_members(pool: Pool) -> None:
-    """Read every member's cached predictions once, so that a damaged member (a truncated
-    file) is named before the sweep reports itself done with it."""
+    """Check every member's cached predictions (header, shape and file size, mapped rather
+    than read), so that a damaged member (a truncated file) is named before the sweep reports
+    itself done with it."""
     for member in pool.member_ids():
         for split in pool.splits:
+            expected = (pool.info["splits"][split], pool.num_classes)
             try:
-                pool.probs(split, [member])
-            except LREnsembleError as exc:
+                path = pool.member_file(member, f"{split}.npy")
+                array = np.load(path, mmap_mode="r", allow_pickle=False)
+                problem = None if array.shape == expected else f"shape {array.shape}"
+            except (LREnsembleError, OSError, ValueError, EOFError) as exc:
+                problem = str(exc)
+            if problem:
                 raise DataError(
-                    f"Member {member} of {pool.root} is damaged ({exc}); remove "
-                    f"{pool.member_dir(member)} and rerun to train it again."
-                ) from None
+                    f"Member {member} of {pool.root} is damaged ({split}.npy: {problem}); "
+                    f"remove {pool.member_dir(member)} and rerun to train it again."
+                )
 
 
 def _event(out: Path, **fields: Any) -> None:
@@ -233,7 +242,7 @@ class Sweep:
             dataset.num_classes,
             dataset.describe(),
         )
-        pool.remove_stale_staging(older_than=self.config.study.grace_seconds)
+        pool.remove_stale_staging(older_than=STAGING_GRACE_SECONDS)
         _check_members(pool)
         with claim_lock(self.out):  # the first worker creates the storage's schema
             storage = open_storage(self.storage_url)
@@ -261,7 +270,7 @@ class Sweep:
             self._queue_missing_points(study)
         return dataset, pool, study
 
-    def _queue_missing_points(self, study: optuna.Study) -> None:
+    def _queue_missing_points(self, study: optuna.Study) -> int:
         """Queue every grid point that no trial covers: neither finished (complete or
         diverged), queued nor running. On a first run that is all of them; on a rerun, the
         points whose trials failed (an error, Ctrl-C) are trained again. Call under the lock."""
@@ -280,6 +289,7 @@ class Sweep:
         for key in self.points:
             if key not in covered:
                 study.enqueue_trial({GRID_PARAM: key}, user_attrs={"point": key})
+        return sum(key not in covered for key in self.points)
 
     # --- claiming --------------------------------------------------------------------------------
 
@@ -299,6 +309,7 @@ class Sweep:
                     used = count(study, TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
                     if used >= (self.config.search.trials or 0):
                         break
+                if self.config.search.method != "grid":  # a fresh seed for every draw
                     study.sampler = _sampler(self.config, len(study.get_trials(deepcopy=False)))
                 trial = study.ask()
                 mark_worker(trial)
@@ -387,12 +398,16 @@ class Sweep:
             summaries += self._train_and_file(todo, dataset, pool, study)
         finally:
             # repeated draws of a point this batch trained: its value, or its fate
-            in_pool = set(pool.member_ids())
+            fate = {s["member"]: s for s in summaries}
             for trial, key in repeats:
-                if key in in_pool:
+                if pool.member_dir(key).exists():
                     summaries.append(self._reuse(study, trial, key, pool))
+                elif fate.get(key, {}).get("status") == "diverged":
+                    trial.set_user_attr("status", "diverged")
+                    trial.set_user_attr("diverged_at", fate[key]["at"])
+                    study.tell(trial, state=TrialState.PRUNED, skip_if_finished=True)
                 else:
-                    study.tell(trial, state=TrialState.FAIL)
+                    study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
         return summaries
 
     @staticmethod
@@ -421,46 +436,44 @@ class Sweep:
         summaries: list[dict[str, Any]] = []
         open_trials = {t.number for t, _, _ in todo}
         try:
-            with contextlib.ExitStack() as beats:
-                for trial, key, _ in todo:
-                    beats.enter_context(Heartbeat(trial, cfg.study.heartbeat_seconds))
-                    _event(
-                        self.out,
-                        event="start",
-                        member=key,
-                        trial=trial.number,
-                        from_epoch=resume_epoch(self.out / "runs" / key / CHECKPOINT),
-                    )
-                models = [
-                    build_model(cfg.model["name"], dataset, cfg.train.seed, **cfg.params("model"))
-                    for _ in todo
-                ]
-                run_dirs = [self.out / "runs" / key for _, key, _ in todo]
-                if len(todo) == 1:
-                    results = [
-                        train_member(
-                            models[0],
-                            dataset,
-                            todo[0][2],
-                            cfg.train,
-                            out_dir=run_dirs[0],
-                            model_spec=cfg.model,
-                            progress=self.progress,
-                            description=todo[0][1],
-                        )
-                    ]
-                else:
-                    results = train_members(
-                        models,
+            for trial, key, _ in todo:
+                _event(
+                    self.out,
+                    event="start",
+                    member=key,
+                    trial=trial.number,
+                    from_epoch=resume_epoch(self.out / "runs" / key / CHECKPOINT),
+                )
+            models = [
+                build_model(cfg.model["name"], dataset, cfg.train.seed, **cfg.params("model"))
+                for _ in todo
+            ]
+            run_dirs = [self.out / "runs" / key for _, key, _ in todo]
+            if len(todo) == 1:
+                results = [
+                    train_member(
+                        models[0],
                         dataset,
-                        [p for _, _, p in todo],
+                        todo[0][2],
                         cfg.train,
-                        out_dirs=run_dirs,
+                        out_dir=run_dirs[0],
                         model_spec=cfg.model,
-                        chunk_size=len(todo),
                         progress=self.progress,
-                        description=f"{len(todo)} members",
+                        description=todo[0][1],
                     )
+                ]
+            else:
+                results = train_members(
+                    models,
+                    dataset,
+                    [p for _, _, p in todo],
+                    cfg.train,
+                    out_dirs=run_dirs,
+                    model_spec=cfg.model,
+                    chunk_size=len(todo),
+                    progress=self.progress,
+                    description=f"{len(todo)} members",
+                )
             finished = [i for i, r in enumerate(results) if r.status == "complete"]
             probs: dict[str, Any] = {}
             for split in ("val", "test"):
@@ -526,14 +539,12 @@ class Sweep:
             # keep the points (and their checkpoints) for the next run
             for trial, _, _ in todo:
                 if trial.number in open_trials:
-                    study.tell(trial, state=TrialState.FAIL)
-                    keep = {k: v for k, v in trial.user_attrs.items() if k == "point"}
-                    study.enqueue_trial(trial.params, user_attrs={**keep, "retry_of": trial.number})
+                    requeue(study, trial.number)
             raise
         except BaseException:
             for trial, _, _ in todo:
                 if trial.number in open_trials:
-                    study.tell(trial, state=TrialState.FAIL)
+                    study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
             raise
         return summaries
 
@@ -554,6 +565,10 @@ class Sweep:
                     if running and wait:
                         time.sleep(POLL_SECONDS)  # other workers' trials, or stale ones soon
                         continue
+                    with claim_lock(self.out):  # a point whose retry was cut short
+                        queued = self.points and self._queue_missing_points(study)
+                    if queued:
+                        continue
                     break
                 done = self._done(study)  # the claimed trials are running, not done
                 if len(trials) > 1:
@@ -561,7 +576,13 @@ class Sweep:
                         f"training {len(trials)} trials together "
                         f"({self.config.train.epochs} epochs)"
                     )
-                for summary in self._run_trials(trials, dataset, pool, study):
+                # beats from the claim to the last tell, filing included: a live trial is never
+                # taken for a dead one
+                with contextlib.ExitStack() as beats:
+                    for trial, _, _ in trials:
+                        beats.enter_context(Heartbeat(trial, self.config.study.heartbeat_seconds))
+                    summaries = self._run_trials(trials, dataset, pool, study)
+                for summary in summaries:
                     done += 1
                     result.trials.append(summary)
                     self.log(self._line(summary, min(done, total), total))
@@ -590,21 +611,24 @@ class Sweep:
     @staticmethod
     def _summarize(study: optuna.Study, pool: Pool, result: SweepResult) -> None:
         result.members = pool.member_ids()
-        for trial in study.get_trials(deepcopy=False):
-            member = trial.user_attrs.get("member")
-            if trial.state == TrialState.PRUNED and member:
-                result.diverged.append(member)
+        trials = study.get_trials(deepcopy=False)
+        # the point is recorded when a trial is claimed: a trial cut short before it was
+        # trained still names its point
+        point = {t.number: t.user_attrs.get("point") or t.user_attrs.get("member") for t in trials}
+        diverged = [point[t.number] for t in trials if t.state == TrialState.PRUNED]
+        result.diverged = [p for p in dict.fromkeys(diverged) if p]
         finished = {
-            t.user_attrs.get("member")
-            for t in study.get_trials(
-                deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)
-            )
+            point[t.number] for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
         }
-        retried = {t.user_attrs.get("retry_of") for t in study.get_trials(deepcopy=False)}
-        for trial in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
-            member = trial.user_attrs.get("member")
-            if member and member not in finished and trial.number not in retried:
-                result.failed.append(member)
+        retried = {t.user_attrs.get("retry_of") for t in trials}
+        failed = [
+            point[t.number]
+            for t in trials
+            if t.state == TrialState.FAIL
+            and point[t.number] not in finished
+            and t.number not in retried
+        ]
+        result.failed = [p for p in dict.fromkeys(failed) if p]
 
 
 def run_sweep(

@@ -76,24 +76,31 @@ def is_stale(trial: optuna.trial.FrozenTrial, grace: float, now: float | None = 
     return beat is not None and (now or time.time()) - float(beat) > grace
 
 
+def requeue(study: optuna.Study, number: int) -> bool:
+    """Queue a trial's point again, then mark the trial failed (in that order: a kill in
+    between leaves the point queued twice, which the sweep reuses, never lost). The point is
+    the one the trial was queued with (`fixed_params`) or drew; a random/TPE trial that never
+    drew one is only failed, since its budget refills. Returns whether the trial was failed
+    here (False: it had already finished)."""
+    frozen = study.get_trials(deepcopy=False)[number]  # a study's trials are numbered 0, 1, ...
+    if frozen.state.is_finished():
+        return False
+    params = {**frozen.system_attrs.get("fixed_params", {}), **frozen.params}
+    if params:
+        keep = {k: v for k, v in frozen.user_attrs.items() if k == "point"}
+        study.enqueue_trial(params, user_attrs={**keep, "retry_of": number})
+    study.tell(number, state=TrialState.FAIL, skip_if_finished=True)
+    return True
+
+
 def retry_stale(study: optuna.Study, grace: float) -> list[int]:
-    """Fail the stale RUNNING trials and re-queue their parameters; returns their numbers.
-    Call under the claim lock; `tell` also refuses a second failure of the same trial."""
-    retried = []
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if not is_stale(trial, grace):
-            continue
-        try:
-            study.tell(trial.number, state=TrialState.FAIL)
-        except ValueError:
-            continue  # another worker got there first
-        keep = {k: v for k, v in trial.user_attrs.items() if k in ("point",)}
-        # the parameters it was queued with: a worker killed between claiming a trial and
-        # drawing its point left no params, but the queued point must come back, not a new one
-        params = {**trial.system_attrs.get("fixed_params", {}), **trial.params}
-        study.enqueue_trial(params, user_attrs={**keep, "retry_of": trial.number})
-        retried.append(trial.number)
-    return retried
+    """Re-queue and fail the stale RUNNING trials; returns their numbers. Call under the
+    claim lock."""
+    return [
+        trial.number
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if is_stale(trial, grace) and requeue(study, trial.number)
+    ]
 
 
 class Heartbeat:
