@@ -112,3 +112,21 @@ def test_the_size_check_draws_no_random_numbers():
     plain = MODELS.get("cnn1d")(3, (1, 40), channels=8)
     for a, b in zip(checked.state_dict().values(), plain.state_dict().values(), strict=True):
         assert torch.equal(a, b)
+
+
+def test_a_users_registered_model_and_numpy_numbers_are_accepted():
+    import numpy as np
+
+    from lrensemble.models import create_model
+    from lrensemble.models.registry import MODELS, register_model
+
+    @register_model("users_linear_for_test")
+    def users_linear(num_classes, in_shape=(10,), width=0):  # a positional-or-keyword width
+        return torch.nn.Linear(in_shape[0], num_classes)
+
+    try:
+        model = create_model("users_linear_for_test", 3, (10,), width=2.5)
+        assert isinstance(model, torch.nn.Module)
+    finally:
+        MODELS.unregister("users_linear_for_test")
+    assert create_model("cnn1d", 3, (1, 40), channels=np.int64(8)) is not None

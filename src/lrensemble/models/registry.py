@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import inspect
 import math
+import numbers
 import re
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -17,6 +19,8 @@ from lrensemble.registry import Registry, check_parameters
 MODELS: Registry[nn.Module] = Registry("model")
 register_model = MODELS.register
 
+# what create_model passes itself, from the data
+DATA_ARGUMENTS = frozenset({"num_classes", "in_shape"})
 _WRN_NAME = re.compile(r"^wrn[-_]?(\d+)[-_](\d+)$")
 
 
@@ -74,11 +78,13 @@ def check_model_params(name: str, params: dict[str, Any]) -> None:
     factory = MODELS.get(name)
     check_parameters(factory, params, f"model {name!r}")
     signature = inspect.signature(factory).parameters
+    for key in DATA_ARGUMENTS & set(params):
+        raise ParameterError(
+            f"model {name!r}: {key} comes from the data, not from the model's parameters."
+        )
+    if not getattr(factory, "__module__", "").startswith("lrensemble."):
+        return  # a model registered by a user: its factory checks its own parameters
     for key, value in params.items():
-        if key in signature and signature[key].kind is not inspect.Parameter.KEYWORD_ONLY:
-            raise ParameterError(
-                f"model {name!r}: {key} comes from the data, not from the model's parameters."
-            )
         default = signature[key].default if key in signature else None
         kind = _kind(default)
         if kind is not None and not _fits(value, default):
@@ -109,11 +115,11 @@ def _kind(default: Any) -> str | None:
 
 def _fits(value: Any, default: Any) -> bool:
     if isinstance(default, bool):
-        return isinstance(value, bool)
+        return isinstance(value, bool | np.bool_)
     if isinstance(default, int):
-        return isinstance(value, int) and not isinstance(value, bool)
+        return isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_)
     if isinstance(default, float):
-        number = isinstance(value, int | float) and not isinstance(value, bool)
+        number = isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
         return number and math.isfinite(value)
     if isinstance(default, str):
         return isinstance(value, str)

@@ -62,13 +62,15 @@ def _from_study(name: str, url: str, members: set[str]) -> list[dict[str, Any]]:
     from lrensemble.tuning.study import open_storage
 
     local = _storage_file(url)
-    if local is not None and not local.is_file():  # opening it would create an empty one
+    if local is None:  # a database server may be slow or unreachable: a report never waits
+        raise ConnectionError("the study is on a database server; the report reads local ones")
+    if not local.is_file():  # opening it would create an empty one
         raise FileNotFoundError(f"{local} does not exist")
     study = optuna.load_study(study_name=name, storage=open_storage(url))
     found: dict[str, dict[str, Any]] = {}
     for trial in study.get_trials(deepcopy=False):
         attrs = trial.user_attrs
-        key = attrs.get("member")
+        key = attrs.get("member") or attrs.get("point")  # the point is recorded at claim
         status = attrs.get("status")
         failed = trial.state in (TrialState.PRUNED, TrialState.FAIL) or status == "diverged"
         if not isinstance(key, str) or key in members or not failed:
