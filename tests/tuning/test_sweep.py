@@ -596,3 +596,55 @@ def test_a_random_search_trial_killed_before_drawing_does_not_repeat_a_point(tmp
     trials = optuna.load_study(study_name=cfg.study_name(), storage=result.storage).trials
     assert trials[1].state == optuna.trial.TrialState.FAIL
     assert not [t for t in trials if t.user_attrs.get("retry_of") == 1]  # nothing to re-queue
+
+
+def test_workers_hint_gives_each_worker_its_share(tmp_path):
+    cfg = load_tune_config(write(tmp_path, GRID.format(epochs=1, batch=16)), workers=2)
+    from lrensemble.tuning.runner import Sweep
+
+    sweep = Sweep(cfg, tmp_path / "s", log=lambda _: None, progress=False)
+    assert sweep._share() == 3  # 6 grid points, 2 workers
+    _, _, study = sweep._prepare()
+    assert len(sweep._claim(study, sweep._share())) == 3  # the other 3 stay queued
+
+
+def test_the_storage_url_is_not_part_of_the_sweep_and_its_password_is_never_written(
+    tmp_path, capsys, monkeypatch
+):
+    one = GRID.format(epochs=1, batch=16).split("policies = [")[0] + (
+        'policies = [\n  { name = "onecycle", max_lr = 0.1 },\n]\n'
+    )
+    out = tmp_path / "s"
+    journal = tmp_path / "study.log"
+    code, _, err = run(
+        capsys, "tune", str(write(tmp_path, one)), "--out", str(out), "--storage", str(journal)
+    )
+    assert code == 0, err
+    # the same study through an environment variable: the same sweep, reused
+    monkeypatch.setenv("LRENS_TEST_STORAGE", f"journal:{journal}")
+    code, out_text, err = run(
+        capsys,
+        "tune",
+        str(write(tmp_path, one)),
+        "--out",
+        str(out),
+        "--storage",
+        "env:LRENS_TEST_STORAGE",
+    )
+    assert code == 0 and "1 member in" in out_text and "val acc" not in out_text, err
+    # a database server with a password: refused before anything is written, password masked
+    bad = tmp_path / "bad"
+    code, _, err = run(
+        capsys,
+        "tune",
+        str(write(tmp_path, one)),
+        "--out",
+        str(bad),
+        "--storage",
+        "postgresql://lrens:s3cret@127.0.0.1:1/none",
+    )
+    assert code == 2 and "s3cret" not in err and "***" in err and not bad.exists()
+    code, _, err = run(
+        capsys, "tune", str(write(tmp_path, one)), "--out", str(bad), "--storage", "env:UNSET_X"
+    )
+    assert code == 2 and "UNSET_X" in err and not bad.exists()

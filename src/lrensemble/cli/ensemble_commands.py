@@ -98,6 +98,35 @@ def pool_import(
     out.print(f"pool {pool}: {len(ids)} members, splits {', '.join(result.splits)}")
 
 
+@pool_app.command("merge")
+def pool_merge(
+    pools: Annotated[list[Path], typer.Argument(help="Pools to merge (e.g. one per machine).")],
+    into: Annotated[
+        Path,
+        typer.Option("--out", help="Pool to merge into (created if missing; may be a source)."),
+    ],
+    rename: Annotated[
+        bool,
+        typer.Option(
+            help="Keep a different member of an existing id as <id>.<n> instead of failing."
+        ),
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Combine pools whose splits and labels agree, skipping duplicates and incomplete members."""
+    from lrensemble.pool import merge_pools
+
+    result = merge_pools(pools, into, rename=rename)
+    if as_json:
+        typer.echo(_json(result.as_dict()))
+        return
+    out.print(
+        f"pool {into}: added {plural(len(result.added), 'member')}, skipped "
+        f"{plural(result.duplicates, 'duplicate')} and {result.incomplete} incomplete; "
+        f"{plural(result.total, 'member')} in all"
+    )
+
+
 def _member_rows(pool: Any) -> list[dict[str, Any]]:
     """Every member (complete or not) with its method, policy, status and metrics per split."""
     from lrensemble.ensemble import member_metrics

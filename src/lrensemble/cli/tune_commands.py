@@ -20,6 +20,7 @@ from lrensemble.cli.app import (
     policies_app,
 )
 from lrensemble.cli.report_commands import DataOption, ModelOption
+from lrensemble.ensemble.choice import plural
 from lrensemble.errors import ParameterError
 
 
@@ -36,7 +37,13 @@ def tune(
     trials: Annotated[int | None, typer.Option(help="Override search.trials.")] = None,
     storage: Annotated[
         str | None,
-        typer.Option(help="Optuna storage URL or journal file (default: SQLite in --out)."),
+        typer.Option(
+            help="Optuna storage URL, journal file, or env:NAME (default: SQLite in --out)."
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="How many workers will share the sweep: each claims its share."),
     ] = None,
     device: DeviceOption = None,
     wait: Annotated[
@@ -61,6 +68,7 @@ def tune(
         seed=seed,
         trials=trials,
         storage=storage,
+        workers=workers,
         device=device,
         data=table,
         model=model,
@@ -68,7 +76,8 @@ def tune(
     out.print(f"sweep {cfg.study_name()} → {out_dir}")
     result = run_sweep(cfg, out_dir, wait=wait, log=out.print, progress=progress)
     out.print(
-        f"done in {result.seconds:.1f} s: {len(result.members)} members in {out_dir / 'pool'}"
+        f"done in {result.seconds:.1f} s: {plural(len(result.members), 'member')} in "
+        f"{out_dir / 'pool'}"
         + (f", {len(result.diverged)} diverged" if result.diverged else "")
         + (f", {len(result.failed)} failed" if result.failed else "")
     )

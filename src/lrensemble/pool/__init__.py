@@ -9,6 +9,7 @@ Readable with numpy alone (no torch import), versioned, written atomically:
     members/<id>/model.safetensors   weights, when the member has them
 """
 
+from lrensemble.pool.merge import MergeResult, merge_pools
 from lrensemble.pool.store import POOL_FORMAT, Pool, import_predictions
 
-__all__ = ["POOL_FORMAT", "Pool", "import_predictions"]
+__all__ = ["POOL_FORMAT", "MergeResult", "Pool", "import_predictions", "merge_pools"]

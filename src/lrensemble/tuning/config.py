@@ -41,14 +41,17 @@ MIN_GRACE_SECONDS = 30.0  # shorter: a busy machine's late heartbeat looks like 
 
 class StudyConfig(StrictModel):
     """Where trials are recorded: an Optuna storage URL (default: SQLite in the output
-    directory), a journal file (`*.log` or `journal:PATH`), the study name and task; and how
-    many trials a worker claims at once and trains together (`batch_members`)."""
+    directory), a journal file (`*.log` or `journal:PATH`), or `env:NAME` (the URL in that
+    environment variable, e.g. to keep a password out of files); the study name and task; how
+    many trials a worker claims at once and trains together (`batch_members`), and how many
+    workers are expected to share the sweep (`workers`: each claims at most its share)."""
 
     name: str | None = None
     storage: str | None = None
     task: str = "classification"
     seed: int = Field(0, ge=0, lt=2**63)
     batch_members: int = Field(16, ge=1)
+    workers: int = Field(1, ge=1, le=10_000)
     heartbeat_seconds: float = Field(10.0, gt=0, allow_inf_nan=False)
     grace_seconds: float = Field(120.0, ge=MIN_GRACE_SECONDS, allow_inf_nan=False)
 
@@ -105,8 +108,9 @@ def load_tune_config(
     if search:
         raw["search"] = search
     study = dict(raw.get("study", {}) or {})
-    if overrides.get("storage") is not None:
-        study["storage"] = overrides["storage"]
+    for key in ("storage", "workers"):
+        if overrides.get(key) is not None:
+            study[key] = overrides[key]
     raw["study"] = study
     try:
         config = (cls or TuneConfig).model_validate(raw)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import shutil
 import time
@@ -49,8 +50,10 @@ from lrensemble.tuning.study import (
     claim_lock,
     count,
     mark_worker,
+    mask_url,
     open_storage,
     requeue,
+    resolve_storage_url,
     retry_stale,
 )
 
@@ -80,6 +83,10 @@ def _fingerprint(config: TuneConfig, data_checksum: str | None = None) -> str:
     payload["train"].pop("device", None)
     payload.pop("policy", None)
     payload.pop("ensemble", None)
+    # where trials are recorded and how workers share them change no member: the study's
+    # name, not its URL, identifies it (another host name for one database is the same sweep)
+    for key in ("storage", "batch_members", "workers", "heartbeat_seconds", "grace_seconds"):
+        payload["study"].pop(key, None)
     if data_checksum is not None:
         payload["data_sha256"] = data_checksum
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
@@ -161,10 +168,18 @@ class Sweep:
             grid_points(config.search) if config.search.method == "grid" else {}
         )
         self.choices = space_choices(config.search) if config.search.method != "grid" else None
-        self.storage_url = config.study.storage or default_storage(self.out)
+        self.storage_url = resolve_storage_url(config.study.storage, default_storage(self.out))
+        self._storage: optuna.storages.BaseStorage | None = None
         self.name = config.study_name()
 
     # --- set-up ----------------------------------------------------------------------------------
+
+    def _config_record(self) -> dict[str, Any]:
+        """The resolved config for tune.json, its storage URL without a password."""
+        record = self.config.model_dump(mode="json", exclude={"policy", "ensemble"})
+        if record["study"].get("storage"):
+            record["study"]["storage"] = mask_url(record["study"]["storage"])
+        return record
 
     def _load_and_check(self) -> Dataset:
         """Load the data and check that the model takes it, before anything is written: a
@@ -201,6 +216,8 @@ class Sweep:
 
     def _prepare(self) -> tuple[Dataset, Pool, optuna.Study]:
         dataset = self._load_and_check()
+        if self.storage_url != default_storage(self.out):  # a bad URL or password: nothing written
+            self._storage = open_storage(self.storage_url)
         blocking = next(
             (p for p in (self.out, *self.out.parents) if p.exists() and not p.is_dir()), None
         )
@@ -230,10 +247,8 @@ class Sweep:
                     {
                         "fingerprint": fingerprint,
                         "study": self.name,
-                        "storage": self.storage_url,
-                        "config": self.config.model_dump(
-                            mode="json", exclude={"policy", "ensemble"}
-                        ),
+                        "storage": mask_url(self.storage_url),
+                        "config": self._config_record(),
                     },
                 )
         pool = Pool.create(
@@ -245,7 +260,7 @@ class Sweep:
         pool.remove_stale_staging(older_than=STAGING_GRACE_SECONDS)
         _check_members(pool)
         with claim_lock(self.out):  # the first worker creates the storage's schema
-            storage = open_storage(self.storage_url)
+            storage = self._storage or open_storage(self.storage_url)
             study = optuna.create_study(
                 storage=storage,
                 study_name=self.name,
@@ -262,8 +277,8 @@ class Sweep:
             old = study.user_attrs.get("fingerprint")
             if old is not None and old != fingerprint:
                 raise ConfigError(
-                    f"Study {self.name!r} in {self.storage_url} was made by another config; "
-                    "give [study] a different name."
+                    f"Study {self.name!r} in {mask_url(self.storage_url)} was made by another "
+                    "config; give [study] a different name."
                 )
             for key, value in attrs.items():
                 study.set_user_attr(key, value)
@@ -338,6 +353,11 @@ class Sweep:
             input_shape=dataset.input_shape,
             batch_size=cfg.train.batch_size,
         )
+
+    def _share(self) -> int:
+        """At most this many trials per claim, so that `workers` workers each get a part of
+        the sweep (1 worker: no limit beyond the batch)."""
+        return max(1, math.ceil(self._total() / self.config.study.workers))
 
     def _total(self) -> int:
         return len(self.points) if self.points else int(self.config.search.trials or 0)
@@ -555,7 +575,7 @@ class Sweep:
         dataset, pool, study = self._prepare()
         result = SweepResult(self.out, self.name, self.storage_url)
         total = self._total()
-        limit = self._batch_limit(dataset)
+        limit = min(self._batch_limit(dataset), self._share())
         with Bars(self.progress) as bars:
             bar = bars.add(f"sweep {self.name}", total=total, completed=self._done(study))
             while True:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 import threading
 import time
@@ -29,22 +30,54 @@ HOST = socket.gethostname()
 ACTIVE = (TrialState.RUNNING, TrialState.WAITING)
 
 
+def resolve_storage_url(value: str | None, default: str) -> str:
+    """The storage URL of `[study] storage`: `default` when unset, the value of an environment
+    variable for `env:NAME` (so that a password need not sit in a config file), else as given."""
+    if value is None:
+        return default
+    if value.startswith("env:"):
+        name = value.removeprefix("env:")
+        url = os.environ.get(name)
+        if not url:
+            raise ConfigError(
+                f"study.storage names the environment variable {name}, which is unset."
+            )
+        return url
+    return value
+
+
+def mask_url(url: str) -> str:
+    """`url` with any password replaced by `***`, for files and messages."""
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
 def open_storage(url: str) -> optuna.storages.BaseStorage:
     """An Optuna storage: a journal file for `journal:PATH` or `*.log`, else an SQLAlchemy URL
-    (SQLite waits up to a minute for locks held by other workers)."""
+    (SQLite waits up to a minute for locks held by other workers; a database server's
+    connections are checked before use, so one dropped by a restart is replaced)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    shown = mask_url(url)
     try:
         if url.startswith("journal:") or url.endswith(".log"):
             path = url.removeprefix("journal:")
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             backend = optuna.storages.journal.JournalFileBackend(path)
             return optuna.storages.JournalStorage(backend)
-        kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+        if url.startswith("sqlite"):
+            kwargs: dict[str, Any] = {"connect_args": {"timeout": 60}}
+        else:
+            kwargs = {"pool_pre_ping": True}
         return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
     except (ImportError, ValueError, optuna.exceptions.StorageInternalError) as exc:
-        raise ConfigError(f"Cannot open the study storage {url!r} ({exc}).") from None
+        raise ConfigError(f"Cannot open the study storage {shown!r} ({_first(exc)}).") from None
     except Exception as exc:  # SQLAlchemy's errors: bad URL, unreachable server, ...
-        raise DataError(f"Cannot open the study storage {url!r} ({exc}).") from None
+        raise DataError(f"Cannot open the study storage {shown!r} ({_first(exc)}).") from None
+
+
+def _first(exc: BaseException) -> str:
+    """The first line of an error's text, passwords masked (drivers print pages)."""
+    text = str(exc).strip()
+    return mask_url(text.splitlines()[0]) if text else type(exc).__name__
 
 
 @contextlib.contextmanager
