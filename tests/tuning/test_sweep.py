@@ -648,3 +648,58 @@ def test_the_storage_url_is_not_part_of_the_sweep_and_its_password_is_never_writ
         capsys, "tune", str(write(tmp_path, one)), "--out", str(bad), "--storage", "env:UNSET_X"
     )
     assert code == 2 and "UNSET_X" in err and not bad.exists()
+
+
+def test_two_workers_with_their_own_out_on_one_storage_train_each_point_once(tmp_path):
+    """Two machines without a shared filesystem: each worker has its own --out (its own pool
+    and lock) and both record in one storage. Even when both queue the grid (simulated: every
+    point queued twice), every point is trained exactly once, and merging the two pools gives
+    the whole sweep."""
+    from lrensemble.tuning.runner import Sweep
+
+    journal = tmp_path / "shared.log"
+    text = GRID.format(epochs=1, batch=16) + f'storage = "{journal}"\nworkers = 2\n'
+    config = write(tmp_path, text)
+    cfg = load_tune_config(config)
+    _, _, study = Sweep(cfg, tmp_path / "a", log=lambda _: None, progress=False)._prepare()
+    for key in Sweep(cfg, tmp_path / "a", log=lambda _: None, progress=False).points:
+        study.enqueue_trial({"point": key}, user_attrs={"point": key})  # the other's queue
+    procs = [
+        subprocess.Popen(
+            lrens("tune", str(config), "--out", str(tmp_path / name)),
+            env=ENV,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name in ("a", "b")
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+    from lrensemble.tuning.study import open_storage
+
+    trials = optuna.load_study(
+        study_name=cfg.study_name(), storage=open_storage(str(journal))
+    ).trials
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(complete) == 6 and len({t.user_attrs["point"] for t in complete}) == 6
+    assert all(t.user_attrs.get("metrics") for t in complete)  # none without a member
+    a, b = (set(Pool.open(tmp_path / n / "pool").member_ids()) for n in ("a", "b"))
+    assert not a & b and len(a | b) == 6
+    code = subprocess.run(
+        lrens(
+            "pool",
+            "merge",
+            str(tmp_path / "a" / "pool"),
+            str(tmp_path / "b" / "pool"),
+            "--out",
+            str(tmp_path / "all"),
+        ),
+        env=ENV,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert code.returncode == 0, code.stderr
+    assert len(Pool.open(tmp_path / "all").member_ids()) == 6

@@ -330,8 +330,28 @@ class Sweep:
                 mark_worker(trial)
                 key, policy = self._policy(trial)
                 trial.set_user_attr("point", key)
+                winner = self._taken(study, trial.number, key) if self.points else None
+                if winner is not None:  # another trial has this grid point: it trains it
+                    trial.set_user_attr("duplicate_of", winner)
+                    study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+                    continue
                 claimed.append((trial, key, policy))
         return claimed
+
+    @staticmethod
+    def _taken(study: optuna.Study, number: int, key: str) -> int | None:
+        """The trial that holds grid point `key` instead of trial `number`, if any: one that
+        finished with it, or an active one with a lower number. Workers that do not share a
+        lock (other --out directories on one database) may both queue a point; this rule,
+        the same in every worker, lets exactly one of its trials train it."""
+        for t in study.get_trials(deepcopy=False):
+            if t.number == number or t.user_attrs.get("point") != key:
+                continue
+            if t.state in (TrialState.COMPLETE, TrialState.PRUNED):
+                return t.number
+            if t.state in (TrialState.RUNNING, TrialState.WAITING) and t.number < number:
+                return t.number
+        return None
 
     def _batch_limit(self, dataset: Dataset) -> int:
         """How many trials to claim and train together: `batch_members`, bounded by memory,
@@ -647,6 +667,7 @@ class Sweep:
             if t.state == TrialState.FAIL
             and point[t.number] not in finished
             and t.number not in retried
+            and "duplicate_of" not in t.user_attrs
         ]
         result.failed = [p for p in dict.fromkeys(failed) if p]
 
