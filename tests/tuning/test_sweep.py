@@ -687,6 +687,14 @@ def test_two_workers_with_their_own_out_on_one_storage_train_each_point_once(tmp
     assert all(t.user_attrs.get("metrics") for t in complete)  # none without a member
     a, b = (set(Pool.open(tmp_path / n / "pool").member_ids()) for n in ("a", "b"))
     assert not a & b and len(a | b) == 6
+    again = subprocess.run(
+        lrens("tune", str(config), "--out", str(tmp_path / "a")),
+        env=ENV,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert f"{len(b)} more member" in again.stdout and "live in other pools" in again.stdout
     code = subprocess.run(
         lrens(
             "pool",
@@ -703,3 +711,32 @@ def test_two_workers_with_their_own_out_on_one_storage_train_each_point_once(tmp
     )
     assert code.returncode == 0, code.stderr
     assert len(Pool.open(tmp_path / "all").member_ids()) == 6
+
+
+def test_a_storage_outage_is_waited_out_then_one_sentence(monkeypatch):
+    from lrensemble.errors import DataError
+    from lrensemble.tuning import study as study_module
+
+    pauses = []
+    monkeypatch.setattr(study_module.time, "sleep", pauses.append)
+    calls = iter([optuna.exceptions.StorageInternalError("gone")] * 2 + ["ok"])
+
+    def flaky():
+        value = next(calls)
+        if isinstance(value, Exception):
+            raise value
+        return value
+
+    assert study_module.with_retry(flaky, "postgresql://u:pw@db/x") == "ok"
+    assert pauses == [1.0, 2.0]
+
+    def down():
+        raise optuna.exceptions.StorageInternalError("connection refused")
+
+    clock = iter(range(0, 10_000, 7))
+    monkeypatch.setattr(study_module.time, "monotonic", lambda: float(next(clock)))
+    with pytest.raises(DataError, match=r"unreachable for 30 s .*connection refused") as err:
+        study_module.with_retry(down, "postgresql://u:pw@db/x", seconds=30)
+    assert "pw" not in str(err.value)
+    with pytest.raises(ValueError):  # not an outage: raised at once
+        study_module.with_retry(lambda: int("x"), "sqlite://")

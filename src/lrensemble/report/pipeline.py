@@ -179,7 +179,14 @@ def run_pipeline(
     """Tune into `out_dir` (resuming or reusing a sweep there), then report into
     `out_dir/report`."""
     out = Path(out_dir)
-    run_sweep(config, out, log=log, progress=progress)
+    sweep = run_sweep(config, out, log=log, progress=progress)
+    if sweep.elsewhere:
+        log(
+            f"{plural(sum(sweep.elsewhere.values()), 'more member')} of this sweep live in other "
+            "pools "
+            f"({', '.join(sorted(sweep.elsewhere))}); this report covers {out / 'pool'} only: "
+            "combine them with lrens pool merge, then lrens report"
+        )
     results = build_report(out / "pool", out / "report", config.ensemble, timing=timing)
     log(headline(results, out / "report"))
     return results

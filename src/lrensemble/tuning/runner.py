@@ -9,6 +9,7 @@ ever gains whole members.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import math
@@ -55,6 +56,7 @@ from lrensemble.tuning.study import (
     requeue,
     resolve_storage_url,
     retry_stale,
+    with_retry,
 )
 
 POLL_SECONDS = 2.0
@@ -72,6 +74,7 @@ class SweepResult:
     members: list[str] = field(default_factory=list)
     diverged: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    elsewhere: dict[str, int] = field(default_factory=dict)  # "host:pool" -> members there
     seconds: float = 0.0
 
 
@@ -308,12 +311,19 @@ class Sweep:
 
     # --- claiming --------------------------------------------------------------------------------
 
-    def _claim(self, study: optuna.Study, limit: int) -> list[tuple[optuna.Trial, str, Policy]]:
+    def _claim(
+        self,
+        study: optuna.Study,
+        limit: int,
+        claimed: list[tuple[optuna.Trial, str, Policy]] | None = None,
+    ) -> list[tuple[optuna.Trial, str, Policy]]:
         """Under the lock: retry stale trials, then ask for up to `limit` trials, each only if
         one is due (a queued trial, or room left in a random/TPE budget), and draw each one's
         point at once (claim, draw and record happen together: a retried trial keeps its
-        point, and no worker can see a claimed trial without it)."""
-        claimed: list[tuple[optuna.Trial, str, Policy]] = []
+        point, and no worker can see a claimed trial without it). Claims go into `claimed`,
+        so a call retried after a storage outage goes on from what it already holds (a
+        trial cut off mid-claim is stale after the grace period and queued again)."""
+        claimed = [] if claimed is None else claimed
         with claim_lock(self.out):
             for number in retry_stale(study, self.config.study.grace_seconds):
                 self.log(f"trial {number} was interrupted (its worker is gone); queued again")
@@ -599,9 +609,10 @@ class Sweep:
         with Bars(self.progress) as bars:
             bar = bars.add(f"sweep {self.name}", total=total, completed=self._done(study))
             while True:
-                trials = self._claim(study, limit)
+                trials: list[tuple[optuna.Trial, str, Policy]] = []
+                with_retry(functools.partial(self._claim, study, limit, trials), self.storage_url)
                 if not trials:
-                    running = count(study, TrialState.RUNNING)
+                    running = with_retry(lambda: count(study, TrialState.RUNNING), self.storage_url)
                     if running and wait:
                         time.sleep(POLL_SECONDS)  # other workers' trials, or stale ones soon
                         continue
@@ -670,6 +681,12 @@ class Sweep:
             and "duplicate_of" not in t.user_attrs
         ]
         result.failed = [p for p in dict.fromkeys(failed) if p]
+        # members of this sweep that other workers filed into their own pools
+        here = set(result.members)
+        for t in trials:
+            if t.state == TrialState.COMPLETE and point[t.number] not in here:
+                where = f"{t.user_attrs.get('worker_host', '?')}:{t.user_attrs.get('pool', '?')}"
+                result.elsewhere[where] = result.elsewhere.get(where, 0) + 1
 
 
 def run_sweep(

@@ -16,9 +16,9 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import optuna
 from filelock import FileLock
@@ -27,6 +27,7 @@ from optuna.trial import TrialState
 from lrensemble.errors import ConfigError, DataError
 
 HOST = socket.gethostname()
+T = TypeVar("T")
 ACTIVE = (TrialState.RUNNING, TrialState.WAITING)
 
 
@@ -78,6 +79,42 @@ def _first(exc: BaseException) -> str:
     """The first line of an error's text, passwords masked (drivers print pages)."""
     text = str(exc).strip()
     return mask_url(text.splitlines()[0]) if text else type(exc).__name__
+
+
+OUTAGE_SECONDS = 120.0  # how long a worker waits for a database that went away
+
+
+def _transient(exc: BaseException) -> bool:
+    """Whether an error is a database that is (perhaps briefly) unreachable."""
+    if isinstance(exc, optuna.exceptions.StorageInternalError):
+        return True
+    try:
+        from sqlalchemy.exc import DBAPIError, OperationalError
+    except ImportError:  # pragma: no cover - optuna needs SQLAlchemy for RDB storages
+        return False
+    return isinstance(exc, OperationalError) or (
+        isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+    )
+
+
+def with_retry(fn: Callable[[], T], url: str, seconds: float = OUTAGE_SECONDS) -> T:
+    """`fn()`, retried with growing pauses (1, 2, 4 … 16 s) while the storage is unreachable;
+    after `seconds`, one sentence. A database restart costs a waiting worker a pause, not
+    its life."""
+    deadline, pause = time.monotonic() + seconds, 1.0
+    while True:
+        try:
+            return fn()
+        except Exception as exc:
+            if not _transient(exc):
+                raise
+            if time.monotonic() + pause > deadline:
+                raise DataError(
+                    f"The study storage {mask_url(url)!r} has been unreachable for "
+                    f"{seconds:g} s ({_first(exc)}); rerun the same command when it is back."
+                ) from None
+            time.sleep(pause)
+            pause = min(2 * pause, 16.0)
 
 
 @contextlib.contextmanager
