@@ -460,8 +460,16 @@ class Sweep:
                     study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
         return summaries
 
-    @staticmethod
-    def _reuse(study: optuna.Study, trial: optuna.Trial, key: str, pool: Pool) -> dict[str, Any]:
+    def _tell(self, study: optuna.Study, trial: optuna.Trial, *args: Any, **kwargs: Any) -> None:
+        """`study.tell`, waiting out a storage outage (a repeat of a tell that reached the
+        database before the connection dropped is skipped)."""
+        with_retry(
+            lambda: study.tell(trial, *args, skip_if_finished=True, **kwargs), self.storage_url
+        )
+
+    def _reuse(
+        self, study: optuna.Study, trial: optuna.Trial, key: str, pool: Pool
+    ) -> dict[str, Any]:
         """Tell a trial whose point is already a member of the pool: that member's metrics
         (its validation accuracy from the pool's cached predictions if its record lacks it)."""
         metrics = pool.member(key).get("metrics") or {}
@@ -471,7 +479,7 @@ class Sweep:
             accuracy = float((probs.argmax(axis=1) == labels).mean())
         trial.set_user_attr("status", "complete")
         trial.set_user_attr("metrics", metrics)
-        study.tell(trial, float(accuracy))
+        self._tell(study, trial, float(accuracy))
         return {"member": key, "status": "reused", "metrics": metrics}
 
     def _train_and_file(
@@ -552,7 +560,7 @@ class Sweep:
                         at=result.diverged_at,
                     )
                     shutil.rmtree(run_dirs[i], ignore_errors=True)  # the study keeps its record
-                    study.tell(trial, state=TrialState.PRUNED)
+                    self._tell(study, trial, state=TrialState.PRUNED)
                     open_trials.discard(trial.number)
                     summaries.append(
                         {"member": key, "status": "diverged", "at": result.diverged_at}
@@ -575,7 +583,7 @@ class Sweep:
                     )
                 shutil.rmtree(run_dirs[i], ignore_errors=True)
                 _event(self.out, event="finish", member=key, status="complete")
-                study.tell(trial, float(result.metrics["val"]["accuracy"]))
+                self._tell(study, trial, float(result.metrics["val"]["accuracy"]))
                 open_trials.discard(trial.number)
                 summaries.append(
                     {
