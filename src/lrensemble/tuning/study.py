@@ -68,11 +68,28 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
             kwargs: dict[str, Any] = {"connect_args": {"timeout": 60}}
         else:
             kwargs = {"pool_pre_ping": True}
-        return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+        for attempt in range(SCHEMA_ATTEMPTS):
+            try:
+                return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+            except Exception as exc:
+                # workers of other machines starting together on a new database all create
+                # Optuna's tables: the losers see "already exists" and simply open them again
+                if attempt + 1 == SCHEMA_ATTEMPTS or not _schema_race(exc):
+                    raise
+                time.sleep(0.5 * (attempt + 1))
     except (ImportError, ValueError, optuna.exceptions.StorageInternalError) as exc:
         raise ConfigError(f"Cannot open the study storage {shown!r} ({_first(exc)}).") from None
     except Exception as exc:  # SQLAlchemy's errors: bad URL, unreachable server, ...
         raise DataError(f"Cannot open the study storage {shown!r} ({_first(exc)}).") from None
+
+
+SCHEMA_ATTEMPTS = 5
+
+
+def _schema_race(exc: BaseException) -> bool:
+    """Whether creating the storage's tables failed because another worker created them."""
+    text = str(exc).lower()
+    return "already exists" in text or "duplicate key" in text or "unique constraint" in text
 
 
 def _first(exc: BaseException) -> str:
