@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A throwaway PostgreSQL server for the tests that need one (tests/tuning/test_postgres.py).
 #   bash .ci/postgres.sh start   prints the URL of a new server on 127.0.0.1 (exit 1: none)
+#   bash .ci/postgres.sh restart restarts it (the tests' database outage)
 #   bash .ci/postgres.sh stop    stops it and removes its data
 # Uses Debian's postgresql package, installing it if missing; the tests skip without a URL.
 set -euo pipefail
@@ -27,6 +28,10 @@ start)
     run_as_postgres "'$INITDB' -D '$DIR/data' -U postgres --auth=trust >/dev/null"
     run_as_postgres "'$PG_CTL' -D '$DIR/data' -o \"-p $PORT -k '$DIR' -c listen_addresses=127.0.0.1\" -l '$DIR/log' -w start >/dev/null"
     echo "postgresql://postgres@127.0.0.1:$PORT/postgres"
+    ;;
+restart)
+    PG_CTL=$(find_bin pg_ctl)
+    run_as_postgres "'$PG_CTL' -D '$DIR/data' -o \"-p $PORT -k '$DIR' -c listen_addresses=127.0.0.1\" -l '$DIR/log' -m fast -w restart >/dev/null"
     ;;
 stop)
     PG_CTL=$(find_bin pg_ctl)

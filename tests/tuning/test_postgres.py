@@ -106,3 +106,41 @@ def test_two_workers_on_one_out_each_train_a_part(tmp_path):
     ]
     trained_by = {e["pid"] for e in events if e.get("event") == "finish"}
     assert len(trained_by) == 2
+
+
+def test_a_database_restart_while_a_worker_waits_is_waited_out(tmp_path):
+    """Worker A trains the only grid point; worker B, with nothing to claim, waits for it; the
+    server restarts meanwhile. Both end normally and the point is trained once."""
+    import time
+    from pathlib import Path
+
+    name = f"pg-{uuid.uuid4().hex[:8]}"
+    config = tmp_path / "sweep.toml"
+    config.write_text(
+        SWEEP.format(name=name)
+        .replace('grid = "table1"', 'policies = [{ name = "onecycle", max_lr = 0.1 }]')
+        .replace("channels = 8", "channels = 32")
+        .replace("epochs = 1", "epochs = 150")
+    )
+    out = tmp_path / "s"
+    env = {**os.environ, "CI": "1"}
+    argv = [sys.executable, "-m", "lrensemble", "tune", str(config), "--out", str(out)]
+    first = subprocess.Popen(
+        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    events = out / "events.jsonl"
+    deadline = time.monotonic() + 120
+    while not (events.exists() and "start" in events.read_text()):
+        assert time.monotonic() < deadline and first.poll() is None
+        time.sleep(0.1)
+    second = subprocess.Popen(
+        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    time.sleep(4)  # its start-up, then it waits for the first worker's trial
+    script = Path(__file__).resolve().parents[2] / ".ci" / "postgres.sh"
+    subprocess.run(["bash", str(script), "restart"], check=True, timeout=60)
+    for proc in (first, second):
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+    assert len(complete_trials(name)) == 1
+    assert len(Pool.open(out / "pool").member_ids()) == 1

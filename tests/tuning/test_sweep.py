@@ -461,7 +461,10 @@ def test_seeded_random_kills_lose_no_grid_point_and_change_no_member(tmp_path):
 
     import numpy as np
 
-    text = GRID.format(epochs=12, batch=2).replace("channels = 32", "channels = 8")
+    # one member at a time: a member resumed from its checkpoint then equals the uninterrupted
+    # run's exactly (members trained in batches of other compositions differ by rounding,
+    # which twelve epochs of SGD amplify)
+    text = GRID.format(epochs=12, batch=1).replace("channels = 32", "channels = 8")
     config = write(tmp_path, text)
     rng = random.Random(11)
     out, kills, rounds = tmp_path / "killed", 0, 0
@@ -508,8 +511,8 @@ def test_seeded_random_kills_lose_no_grid_point_and_change_no_member(tmp_path):
     for member in want.member_ids():
         a, b = _weights(got, member), _weights(want, member)
         assert a.keys() == b.keys()
-        for k in a:  # equal up to float rounding (members may have trained in other batches)
-            assert np.allclose(a[k], b[k], rtol=1e-4, atol=1e-5), (member, k)
+        for k in a:
+            assert np.allclose(a[k], b[k], rtol=1e-6, atol=1e-7), (member, k)
     study = optuna.load_study(
         study_name=load_tune_config(config).study_name(), storage=f"sqlite:///{out / 'study.db'}"
     )
