@@ -40,8 +40,12 @@ policies_app = typer.Typer(
     help="LR policies: list them, show grids, plot curves.", no_args_is_help=True
 )
 models_app = typer.Typer(help="Registered models.", no_args_is_help=True)
-data_app = typer.Typer(help="Registered datasets.", no_args_is_help=True)
-pool_app = typer.Typer(help="Model pools: import predictions, show members.", no_args_is_help=True)
+data_app = typer.Typer(
+    help="Datasets: list the registered ones, check yours.", no_args_is_help=True
+)
+pool_app = typer.Typer(
+    help="Model pools: import predictions, merge pools, show members.", no_args_is_help=True
+)
 app.add_typer(policies_app, name="policies")
 app.add_typer(models_app, name="models")
 app.add_typer(data_app, name="data")
