@@ -285,7 +285,11 @@ class Sweep:
                 )
             for key, value in attrs.items():
                 study.set_user_attr(key, value)
-            self._queue_missing_points(study)
+            # the grid is queued once per study, by its first worker; later, points whose
+            # trials failed are queued again when a worker finds nothing left to claim
+            if self.points and not study.user_attrs.get("grid_queued"):
+                self._queue_missing_points(study)
+                study.set_user_attr("grid_queued", True)
         return dataset, pool, study
 
     def _queue_missing_points(self, study: optuna.Study) -> int:
