@@ -55,3 +55,11 @@ def write_text(path: str | os.PathLike[str], text: str) -> Path:
 
 def write_json(path: str | os.PathLike[str], obj: Any) -> Path:
     return write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def file_in_the_way(path: str | os.PathLike[str]) -> Path | None:
+    """What stops `path` from being (or becoming) a directory: `path` itself when it is a
+    file, else its nearest existing ancestor when that is a file; None when nothing does."""
+    path = Path(path)
+    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    return existing if existing is not None and not existing.is_dir() else None

@@ -41,6 +41,16 @@ def describe_validation_error(error: ValidationError, where: str = "") -> str:
     return f"{': '.join([*parts, msg])}{tail}."
 
 
+def config_error(error: ValidationError, where: str, options: dict[str, Any]) -> ConfigError:
+    """The first problem as a `ConfigError`, naming the command-line option (`--epochs: …`)
+    when the bad value is a `[train]` key that `options` overrode, else the file and key."""
+    loc, detail = first_problem(error)
+    key = loc[1] if len(loc) > 1 and loc[0] == "train" else None
+    if key is not None and options.get(key) is not None:
+        return ConfigError(f"--{key}: {detail}.")
+    return ConfigError(describe_validation_error(error, where))
+
+
 class StrictModel(BaseModel):
     """A configuration object: unknown keys are errors, values are validated on construction,
     and a bad value raises `ConfigError` with one sentence."""

@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from lrensemble.atomic import file_in_the_way
 from lrensemble.errors import DataError
 
 FORMATS = (".png", ".pdf", ".svg")
@@ -33,7 +34,7 @@ def check_figure_path(path: str | os.PathLike[str]) -> Path:
         )
     if path.is_dir():
         raise DataError(f"Cannot draw a figure to {path}: it is a directory.")
-    blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    blocking = file_in_the_way(path.parent)
     if blocking is not None:
         raise DataError(f"Cannot draw a figure to {path}: {blocking} is a file.")
     try:

@@ -81,12 +81,8 @@ def tune(
         + (f", {len(result.diverged)} diverged" if result.diverged else "")
         + (f", {len(result.failed)} failed" if result.failed else "")
     )
-    if result.elsewhere:
-        places = ", ".join(f"{n} in {where}" for where, n in sorted(result.elsewhere.items()))
-        out.print(
-            f"{plural(sum(result.elsewhere.values()), 'more member')} of this sweep live in "
-            f"other pools ({places}); combine them with lrens pool merge"
-        )
+    if result.elsewhere_line():
+        out.print(result.elsewhere_line())
     if result.failed:
         raise typer.Exit(1)
 

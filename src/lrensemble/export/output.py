@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from lrensemble.atomic import write_with
+from lrensemble.atomic import file_in_the_way, write_with
 from lrensemble.errors import DataError, ParameterError
 
 
@@ -24,11 +24,10 @@ def check_output_file(path: str | os.PathLike[str]) -> Path:
             f"Cannot write {path}: the probabilities are saved as a binary .npy array, so give "
             "a file name ending in .npy."
         )
-    parent = path.parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        raise DataError(f"Cannot write {path}: {parent} is a file, not a directory.")
+    blocking = file_in_the_way(path.parent)
+    if blocking is not None:
+        raise DataError(f"Cannot write {path}: {blocking} is a file, not a directory.")
+    parent = next(p for p in path.parents if p.exists())
     if not os.access(parent, os.W_OK | os.X_OK):
         raise DataError(f"Cannot write {path}: {parent} is not writable.")
     return path

@@ -22,7 +22,7 @@ from safetensors import SafetensorError
 from safetensors.torch import save_file
 
 from lrensemble import __version__
-from lrensemble.atomic import write_json, write_with
+from lrensemble.atomic import file_in_the_way, write_json, write_with
 from lrensemble.data.normalize import Normalization
 from lrensemble.ensemble.checks import check_weights
 from lrensemble.ensemble.choice import ChosenEnsemble, EnsembleConfig
@@ -80,13 +80,11 @@ def export_ensemble(
 
 def _check_target(target: Path) -> None:
     """Refuse a file, a path under a file, or a directory holding anything but an export."""
-    if target.exists() and not target.is_dir():
+    blocking = file_in_the_way(target)
+    if blocking == target:
         raise DataError(f"Cannot export to {target}: it is a file, not a directory.")
-    parent = target
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        raise DataError(f"Cannot export to {target}: {parent} is a file, not a directory.")
+    if blocking is not None:
+        raise DataError(f"Cannot export to {target}: {blocking} is a file, not a directory.")
     if target.is_dir():
         others = sorted(
             p.name

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from lrensemble import __version__
-from lrensemble.atomic import write_json, write_with
+from lrensemble.atomic import file_in_the_way, write_json, write_with
 from lrensemble.ensemble.checks import ShapeError, check_labels, check_probs, softmax
 from lrensemble.errors import DataError, ParameterError
 
@@ -242,7 +242,7 @@ class Pool:
                     f"{info['num_classes']}; choose another directory."
                 )
             return pool
-        blocking = next((p for p in (root, *root.parents) if p.exists() and not p.is_dir()), None)
+        blocking = file_in_the_way(root)
         if blocking is not None:
             raise DataError(f"Cannot create the pool {root}: {blocking} is a file.")
         try:

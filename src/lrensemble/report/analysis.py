@@ -114,13 +114,6 @@ def _calibrated_row(
     }
 
 
-def _fixed_team(
-    members: list[str], ids: list[str], pv: np.ndarray, yv: np.ndarray, config: EnsembleConfig
-) -> ChosenEnsemble:
-    """A given team (equal weights), calibrated as the chosen ensemble is."""
-    return choose_ensemble(pv, yv, ids, config, members=members)
-
-
 def analyze_pool(
     pool_dir: str | Path,
     ensemble: EnsembleConfig | None = None,
@@ -240,14 +233,14 @@ def analyze_pool(
         }
 
     table3 = {
-        "best_single": summary(_fixed_team([best_id], ids, pv, yv, ens)),
+        "best_single": summary(choose_ensemble(pv, yv, ids, ens, members=[best_id])),
         "chosen": {
             **summary(chosen),
             "method": chosen.method,
             "objective": chosen.objective,
             "member_temperatures": chosen.member_temperatures,
         },
-        "entire": summary(_fixed_team(ids, ids, pv, yv, ens)),
+        "entire": summary(choose_ensemble(pv, yv, ids, ens, members=ids)),
     }
     sizes = team_sizes(len(cand_ids))
     distribution = {

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import Field
 
-from lrensemble.atomic import write_json, write_text
+from lrensemble.atomic import file_in_the_way, write_json, write_text
 from lrensemble.ensemble import EnsembleConfig
 from lrensemble.ensemble.choice import plural
 from lrensemble.errors import DataError, LREnsembleError
@@ -55,9 +55,9 @@ def build_report(
     the sweep's trials that produced no member (diverged, failed) in `results["diverged"]`."""
     ens = ensemble or EnsembleConfig()
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
+    blocking = file_in_the_way(out)
+    if blocking == out:
         raise DataError(f"The report directory {out} is a file; give another --out.")
-    blocking = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
     if blocking is not None:
         raise DataError(f"Cannot create the report directory {out}: {blocking} is a file.")
     cache: dict[str, Any] = {}
@@ -180,13 +180,8 @@ def run_pipeline(
     `out_dir/report`."""
     out = Path(out_dir)
     sweep = run_sweep(config, out, log=log, progress=progress)
-    if sweep.elsewhere:
-        log(
-            f"{plural(sum(sweep.elsewhere.values()), 'more member')} of this sweep live in other "
-            "pools "
-            f"({', '.join(sorted(sweep.elsewhere))}); this report covers {out / 'pool'} only: "
-            "combine them with lrens pool merge, then lrens report"
-        )
+    if sweep.elsewhere_line():
+        log(f"{sweep.elsewhere_line()}; this report covers {out / 'pool'} only")
     results = build_report(out / "pool", out / "report", config.ensemble, timing=timing)
     log(headline(results, out / "report"))
     return results

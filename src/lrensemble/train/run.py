@@ -9,9 +9,10 @@ from typing import Any
 
 from pydantic import Field, ValidationError, field_validator
 
-from lrensemble.config import StrictModel, describe_validation_error, first_problem, load_toml
+from lrensemble.atomic import file_in_the_way
+from lrensemble.config import StrictModel, config_error, load_toml
 from lrensemble.data.registry import DATASETS
-from lrensemble.errors import ConfigError, DataError
+from lrensemble.errors import DataError
 from lrensemble.models.registry import check_model_params
 from lrensemble.registry import check_parameters
 from lrensemble.schedules.base import Policy, from_spec
@@ -63,11 +64,7 @@ def load_run(path: str | os.PathLike[str] | None, **overrides: Any) -> TrainRun:
     try:
         run = TrainRun.model_validate(raw)
     except ValidationError as exc:
-        loc, detail = first_problem(exc)
-        key = loc[1] if len(loc) > 1 and loc[0] == "train" else None
-        if key in overrides and overrides[key] is not None:
-            raise ConfigError(f"--{key}: {detail}.") from None  # the command line's value
-        raise ConfigError(describe_validation_error(exc, where)) from None
+        raise config_error(exc, where, overrides) from None
     run.check()
     return run
 
@@ -76,11 +73,12 @@ def check_out_dir(path: str | Path) -> Path:
     """`path` if a member can be written there (an existing directory, or one that can be
     created), else one `DataError` sentence; nothing is created."""
     path = Path(path)
-    if path.exists() and not path.is_dir():
+    blocking = file_in_the_way(path)
+    if blocking == path:
         raise DataError(f"--out {path} is a file, not a directory.")
+    if blocking is not None:
+        raise DataError(f"--out {path}: {blocking} is a file, not a directory.")
     parent = next((p for p in path.parents if p.exists()), Path("."))
-    if not parent.is_dir():
-        raise DataError(f"--out {path}: {parent} is a file, not a directory.")
     writable = path if path.exists() else parent
     if not os.access(writable, os.W_OK | os.X_OK):
         raise DataError(f"--out {path}: {writable} is not writable.")

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
-from lrensemble.config import StrictModel, describe_validation_error, first_problem, load_toml
+from lrensemble.config import StrictModel, config_error, load_toml
 from lrensemble.errors import ConfigError
 from lrensemble.train.run import TrainRun
 
@@ -115,11 +115,8 @@ def load_tune_config(
     try:
         config = (cls or TuneConfig).model_validate(raw)
     except ValidationError as exc:
-        loc, detail = first_problem(exc)
-        key = loc[1] if len(loc) > 1 and loc[0] == "train" else None
-        if key in ("epochs", "seed", "device") and overrides.get(key) is not None:
-            raise ConfigError(f"--{key}: {detail}.") from None  # the command line's value
-        raise ConfigError(describe_validation_error(exc, where)) from None
+        train_options = {k: overrides.get(k) for k in ("epochs", "seed", "device")}
+        raise config_error(exc, where, train_options) from None
     config.check()
     from lrensemble.tuning.space import grid_points, space_choices
 

@@ -25,10 +25,11 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
-from lrensemble.atomic import write_json
+from lrensemble.atomic import file_in_the_way, write_json
 from lrensemble.data.base import Dataset
 from lrensemble.data.registry import load_dataset
 from lrensemble.device import resolve_device
+from lrensemble.ensemble.choice import plural
 from lrensemble.errors import ConfigError, DataError, LREnsembleError
 from lrensemble.models.fit_check import check_model_fits
 from lrensemble.pool import Pool
@@ -76,6 +77,16 @@ class SweepResult:
     failed: list[str] = field(default_factory=list)
     elsewhere: dict[str, int] = field(default_factory=dict)  # "host:pool" -> members there
     seconds: float = 0.0
+
+    def elsewhere_line(self) -> str | None:
+        """One sentence on the members of this sweep that other workers' pools hold."""
+        if not self.elsewhere:
+            return None
+        places = ", ".join(f"{n} in {where}" for where, n in sorted(self.elsewhere.items()))
+        return (
+            f"{plural(sum(self.elsewhere.values()), 'more member')} of this sweep live in other "
+            f"pools ({places}); combine them with lrens pool merge"
+        )
 
 
 def _fingerprint(config: TuneConfig, data_checksum: str | None = None) -> str:
@@ -221,9 +232,7 @@ class Sweep:
         dataset = self._load_and_check()
         if self.storage_url != default_storage(self.out):  # a bad URL or password: nothing written
             self._storage = open_storage(self.storage_url)
-        blocking = next(
-            (p for p in (self.out, *self.out.parents) if p.exists() and not p.is_dir()), None
-        )
+        blocking = file_in_the_way(self.out)
         if blocking is not None:
             raise ConfigError(f"--out {self.out}: {blocking} is a file, not a directory.")
         try:
