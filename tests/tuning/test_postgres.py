@@ -53,9 +53,12 @@ def workers(config, outs):
 
 
 def complete_trials(name):
+    """The study's complete trials, after checking that its grid was queued once (no trial
+    lost its point to a duplicate)."""
     from lrensemble.tuning.study import open_storage
 
     study = optuna.load_study(study_name=name, storage=open_storage(URL))
+    assert not [t for t in study.trials if "duplicate_of" in t.user_attrs]
     return [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
 
 

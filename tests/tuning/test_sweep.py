@@ -716,6 +716,70 @@ def test_two_workers_with_their_own_out_on_one_storage_train_each_point_once(tmp
     assert len(Pool.open(tmp_path / "all").member_ids()) == 6
 
 
+RANDOM = (
+    GRID.format(epochs=1, batch=16).split("[search]")[0]
+    + """
+[search]
+method = "random"
+trials = 5
+
+[search.space]
+policies = ["onecycle", "cosine"]
+max_lr = [0.01, 0.5]
+
+[study]
+storage = "{storage}"
+workers = 2
+"""
+)
+
+
+def test_random_search_workers_with_their_own_out_spend_the_budget_once(tmp_path):
+    """Random search across two machines (no shared --out, one storage): the budget of 5
+    trials is spent once between them, not once each."""
+    config = write(tmp_path, RANDOM.format(storage=f"sqlite:///{tmp_path / 'study.db'}"))
+    procs = [
+        subprocess.Popen(
+            lrens("tune", str(config), "--out", str(tmp_path / name)),
+            env=ENV,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name in ("a", "b")
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+    cfg = load_tune_config(config)
+    from lrensemble.tuning.study import open_storage
+
+    study = optuna.load_study(
+        study_name=cfg.study_name(), storage=open_storage(f"sqlite:///{tmp_path / 'study.db'}")
+    )
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(complete) == 5
+    a, b = (set(Pool.open(tmp_path / n / "pool").member_ids()) for n in ("a", "b"))
+    assert not a & b and len(a | b) == 5
+
+
+def test_a_random_trial_beyond_the_budget_is_failed_not_trained(tmp_path):
+    """Two workers that both saw room for one more trial both ask: the trial that has as many
+    unfailed trials below it as the budget is failed, and the claim stops."""
+    from lrensemble.tuning.runner import Sweep
+
+    storage = tmp_path / "s.log"
+    cfg = load_tune_config(write(tmp_path, RANDOM.format(storage=storage)))
+    sweep = Sweep(cfg, tmp_path / "a", log=lambda _: None, progress=False)
+    _, _, study = sweep._prepare()
+    for _ in range(5):  # the budget, taken by other workers since this one counted
+        study.ask()
+    study.tell(study.ask(), state=optuna.trial.TrialState.FAIL)  # a failure refills nothing...
+    assert sweep._over_budget(study, 6)
+    study.tell(0, state=optuna.trial.TrialState.FAIL)  # ...until a counted trial fails
+    assert not sweep._over_budget(study, 6)
+
+
 def test_a_storage_outage_is_waited_out_then_one_sentence(monkeypatch):
     from lrensemble.errors import DataError
     from lrensemble.tuning import study as study_module

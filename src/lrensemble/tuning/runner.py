@@ -271,40 +271,46 @@ class Sweep:
         )
         pool.remove_stale_staging(older_than=STAGING_GRACE_SECONDS)
         _check_members(pool)
-        with claim_lock(self.out):  # the first worker creates the storage's schema
-            storage = self._storage or open_storage(self.storage_url)
-            study = optuna.create_study(
-                storage=storage,
-                study_name=self.name,
-                direction="maximize",
-                load_if_exists=True,
-                sampler=_sampler(self.config, 0),
+        storage = self._storage or open_storage(self.storage_url)
+        study, created = self._create_or_load(storage)
+        attrs = {
+            "dataset": self.config.data["name"],
+            "model": self.config.model["name"],
+            "task": self.config.study.task,
+            "fingerprint": fingerprint,
+        }
+        old = study.user_attrs.get("fingerprint")
+        if old is not None and old != fingerprint:
+            raise ConfigError(
+                f"Study {self.name!r} in {mask_url(self.storage_url)} was made by another "
+                "config; give [study] a different name."
             )
-            attrs = {
-                "dataset": self.config.data["name"],
-                "model": self.config.model["name"],
-                "task": self.config.study.task,
-                "fingerprint": fingerprint,
-            }
-            old = study.user_attrs.get("fingerprint")
-            if old is not None and old != fingerprint:
-                raise ConfigError(
-                    f"Study {self.name!r} in {mask_url(self.storage_url)} was made by another "
-                    "config; give [study] a different name."
-                )
-            for key, value in attrs.items():
-                study.set_user_attr(key, value)
-            # the grid is queued once per study, by its first worker; later, points whose
-            # trials failed are queued again when a worker finds nothing left to claim
-            if self.points and not study.user_attrs.get("grid_queued"):
-                self._queue_missing_points(study)
-                study.set_user_attr("grid_queued", True)
+        for key, value in attrs.items():
+            study.set_user_attr(key, value)
+        # the grid is queued once per study, by the worker that created it (creating a study
+        # is atomic in every storage); later, points whose trials failed are queued again
+        # when a worker finds nothing left to claim
+        if self.points and created:
+            self._queue_missing_points(study)
+            study.set_user_attr("grid_queued", True)
         return dataset, pool, study
+
+    def _create_or_load(self, storage: optuna.storages.BaseStorage) -> tuple[optuna.Study, bool]:
+        """The sweep's study, and whether this worker created it (exactly one worker does)."""
+        sampler = _sampler(self.config, 0)
+        try:
+            study = optuna.create_study(
+                storage=storage, study_name=self.name, direction="maximize", sampler=sampler
+            )
+            return study, True
+        except optuna.exceptions.DuplicatedStudyError:
+            return optuna.load_study(study_name=self.name, storage=storage, sampler=sampler), False
 
     def _queue_missing_points(self, study: optuna.Study) -> int:
         """Queue every grid point that no trial covers: neither finished (complete or
         diverged), queued nor running. On a first run that is all of them; on a rerun, the
-        points whose trials failed (an error, Ctrl-C) are trained again. Call under the lock."""
+        points whose trials failed (an error, Ctrl-C) are trained again. Two workers doing this
+        at once may queue a point twice; `_taken` lets one of its trials train it."""
         covered = {
             t.user_attrs.get("point") or t.params.get(GRID_PARAM)  # queued: no params yet
             for t in study.get_trials(
@@ -330,36 +336,58 @@ class Sweep:
         limit: int,
         claimed: list[tuple[optuna.Trial, str, Policy]] | None = None,
     ) -> list[tuple[optuna.Trial, str, Policy]]:
-        """Under the lock: retry stale trials, then ask for up to `limit` trials, each only if
-        one is due (a queued trial, or room left in a random/TPE budget), and draw each one's
-        point at once (claim, draw and record happen together: a retried trial keeps its
-        point, and no worker can see a claimed trial without it). Claims go into `claimed`,
-        so a call retried after a storage outage goes on from what it already holds (a
-        trial cut off mid-claim is stale after the grace period and queued again)."""
+        """Retry stale trials, then ask for up to `limit` trials, each only if one is due (a
+        queued trial, or room left in a random/TPE budget), and draw each one's point at once
+        (claim, draw and record happen together: a retried trial keeps its point, and no
+        worker can see a claimed trial without it). Every step is atomic in the storage or
+        checked after it by a rule all workers share (`_taken`, `_over_budget`), so workers
+        need share nothing else. Claims go into `claimed`, so a call retried after a storage
+        outage goes on from what it already holds (a trial cut off mid-claim is stale after
+        the grace period and queued again)."""
         claimed = [] if claimed is None else claimed
-        with claim_lock(self.out):
-            for number in retry_stale(study, self.config.study.grace_seconds):
-                self.log(f"trial {number} was interrupted (its worker is gone); queued again")
-            while len(claimed) < limit:
-                if count(study, TrialState.WAITING) == 0:
-                    if self.config.search.method == "grid":
-                        break
-                    used = count(study, TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
-                    if used >= (self.config.search.trials or 0):
-                        break
-                if self.config.search.method != "grid":  # a fresh seed for every draw
-                    study.sampler = _sampler(self.config, len(study.get_trials(deepcopy=False)))
-                trial = study.ask()
-                mark_worker(trial)
-                key, policy = self._policy(trial)
-                trial.set_user_attr("point", key)
-                winner = self._taken(study, trial.number, key) if self.points else None
-                if winner is not None:  # another trial has this grid point: it trains it
-                    trial.set_user_attr("duplicate_of", winner)
-                    study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
-                    continue
-                claimed.append((trial, key, policy))
+        for number in retry_stale(study, self.config.study.grace_seconds):
+            self.log(f"trial {number} was interrupted (its worker is gone); queued again")
+        while len(claimed) < limit:
+            if count(study, TrialState.WAITING) == 0:
+                if self.config.search.method == "grid":
+                    break
+                used = count(study, TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+                if used >= (self.config.search.trials or 0):
+                    break
+            if self.config.search.method != "grid":  # a fresh seed for every draw
+                study.sampler = _sampler(self.config, len(study.get_trials(deepcopy=False)))
+            trial = study.ask()
+            mark_worker(trial)
+            if self.points and "point" not in trial.user_attrs:
+                # another worker took the last queued point between the count and the ask,
+                # so Optuna made a new trial: a grid has nothing for it
+                trial.set_user_attr("nothing_queued", True)
+                study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+                break
+            if not self.points and self._over_budget(study, trial.number):
+                trial.set_user_attr("over_budget", True)  # others took the budget meanwhile
+                study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+                break
+            key, policy = self._policy(trial)
+            trial.set_user_attr("point", key)
+            winner = self._taken(study, trial.number, key) if self.points else None
+            if winner is not None:  # another trial has this grid point: it trains it
+                trial.set_user_attr("duplicate_of", winner)
+                study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+                continue
+            claimed.append((trial, key, policy))
         return claimed
+
+    def _over_budget(self, study: optuna.Study, number: int) -> bool:
+        """Whether random/TPE trial `number` falls outside the budget: as many trials that
+        have not failed have lower numbers. Failing is final, so every worker applying this
+        rule leaves at most `trials` trials that did not fail (fewer, when some fail later:
+        the budget refills and the loop asks again)."""
+        lower = sum(
+            t.number < number and t.state != TrialState.FAIL
+            for t in study.get_trials(deepcopy=False)
+        )
+        return lower >= (self.config.search.trials or 0)
 
     @staticmethod
     def _taken(study: optuna.Study, number: int, key: str) -> int | None:
@@ -610,7 +638,7 @@ class Sweep:
             # keep the points (and their checkpoints) for the next run
             for trial, _, _ in todo:
                 if trial.number in open_trials:
-                    requeue(study, trial.number)
+                    requeue(study, study.get_trials(deepcopy=False)[trial.number])
             raise
         except BaseException:
             for trial, _, _ in todo:
@@ -637,9 +665,12 @@ class Sweep:
                     if running and wait:
                         time.sleep(POLL_SECONDS)  # other workers' trials, or stale ones soon
                         continue
-                    with claim_lock(self.out):  # a point whose retry was cut short
-                        queued = self.points and self._queue_missing_points(study)
-                    if queued:
+                    if self._grid_being_queued(study, time.perf_counter() - start):
+                        time.sleep(POLL_SECONDS)
+                        continue
+                    queued = self.points and self._queue_missing_points(study)
+                    if queued:  # points whose retry was cut short (or never queued)
+                        study.set_user_attr("grid_queued", True)
                         continue
                     break
                 done = self._done(study)  # the claimed trials are running, not done
@@ -662,6 +693,16 @@ class Sweep:
         self._summarize(study, pool, result)
         result.seconds = time.perf_counter() - start
         return result
+
+    def _grid_being_queued(self, study: optuna.Study, waited: float) -> bool:
+        """Whether the worker that created the study may still be queueing the grid (it has
+        not said it is done, and the grace period has not passed: if it died doing so, this
+        worker queues the points instead)."""
+        return (
+            bool(self.points)
+            and not study.user_attrs.get("grid_queued")
+            and waited < self.config.study.grace_seconds
+        )
 
     @staticmethod
     def _done(study: optuna.Study) -> int:

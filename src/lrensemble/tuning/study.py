@@ -1,11 +1,12 @@
 """The Optuna study behind a sweep: storage, claiming trials across workers, stale trials of
 killed workers, and heartbeats.
 
-Claims are serialized by a file lock in the output directory (which workers share, as they
-share the pool), so a worker asks Optuna for a trial only when one is due: a queued grid point,
-a stale trial to retry, or room left in a random/TPE budget. A killed worker's trial is
-recognized as stale (its process is gone on this host, or its heartbeat is older than the grace
-period), marked failed by exactly one worker, and re-queued with the same parameters.
+Workers coordinate through the storage alone, whatever their output directories: each step
+that must happen once is one atomic transition in the storage. Taking a queued trial is
+Optuna's WAITING -> RUNNING (a row lock on a database server, a write transaction on SQLite,
+the log's order in a journal file). A killed worker's trial is recognized as stale (its process
+is gone on this host, or its heartbeat is older than the grace period); the worker whose
+RUNNING -> FAIL succeeds is the one that queues its point again, so it is retried once.
 """
 
 from __future__ import annotations
@@ -65,11 +66,19 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
             backend = optuna.storages.journal.JournalFileBackend(path)
             return optuna.storages.JournalStorage(backend)
         if url.startswith("sqlite"):
-            kwargs: dict[str, Any] = {"connect_args": {"timeout": 60}}
+            # Python's sqlite3 begins a transaction only at the first write, so Optuna's
+            # read-then-update of a trial's state (taking a queued trial, failing a stale one)
+            # is not atomic between processes; the driver's own transactions are turned off
+            # and every transaction begins IMMEDIATE (see `_immediate_transactions`)
+            kwargs: dict[str, Any] = {"connect_args": {"timeout": 60, "isolation_level": None}}
         else:
             kwargs = {"pool_pre_ping": True}
         for attempt in range(SCHEMA_ATTEMPTS):
             try:
+                if url.startswith("sqlite"):
+                    return _immediate_transactions(
+                        optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+                    )
                 return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
             except Exception as exc:
                 # workers of other machines starting together on a new database all create
@@ -84,6 +93,20 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
 
 
 SCHEMA_ATTEMPTS = 5
+
+
+def _immediate_transactions(storage: optuna.storages.RDBStorage) -> optuna.storages.RDBStorage:
+    """Make every transaction of an SQLite storage take the database's write lock when it
+    begins, so that a read and the update that depends on it are one step for every process
+    sharing the file (without this, two workers take the same queued trial now and then)."""
+    from sqlalchemy import event
+
+    def begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    event.listen(storage.engine, "begin", begin)
+    storage.engine.dispose()  # connections made while creating the schema lack the hook
+    return storage
 
 
 def _schema_race(exc: BaseException) -> bool:
@@ -136,7 +159,8 @@ def with_retry(fn: Callable[[], T], url: str, seconds: float = OUTAGE_SECONDS) -
 
 @contextlib.contextmanager
 def claim_lock(out_dir: Path, timeout: float = 600) -> Iterator[None]:
-    """Exclusive section across the workers sharing `out_dir`."""
+    """Exclusive section across the workers sharing `out_dir`, for the directory's own files
+    (the sweep's marker); trials are coordinated by the storage."""
     with FileLock(str(out_dir / ".claims.lock"), timeout=timeout):
         yield
 
@@ -163,30 +187,34 @@ def is_stale(trial: optuna.trial.FrozenTrial, grace: float, now: float | None = 
     return beat is not None and (now or time.time()) - float(beat) > grace
 
 
-def requeue(study: optuna.Study, number: int) -> bool:
-    """Queue a trial's point again, then mark the trial failed (in that order: a kill in
-    between leaves the point queued twice, which the sweep reuses, never lost). The point is
-    the one the trial was queued with (`fixed_params`) or drew; a random/TPE trial that never
-    drew one is only failed, since its budget refills. Returns whether the trial was failed
-    here (False: it had already finished)."""
-    frozen = study.get_trials(deepcopy=False)[number]  # a study's trials are numbered 0, 1, ...
-    if frozen.state.is_finished():
+def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+    """Fail a trial and queue its point again, if this worker is the one that fails it: the
+    RUNNING -> FAIL transition is atomic in the storage, so when several workers find the
+    same stale trial, exactly one queues its point. The point is the one the trial was queued
+    with (`fixed_params`) or drew; a random/TPE trial that never drew one is only failed,
+    since its budget refills. A kill between the two steps loses no grid point (a worker that
+    finds nothing left to claim queues the points no trial covers). Returns whether this
+    worker failed the trial (False: it had already finished)."""
+    if trial.state.is_finished():
         return False
-    params = {**frozen.system_attrs.get("fixed_params", {}), **frozen.params}
+    try:
+        study.tell(trial.number, state=TrialState.FAIL)
+    except (ValueError, optuna.exceptions.UpdateFinishedTrialError):
+        return False  # another worker finished or failed it first
+    params = {**trial.system_attrs.get("fixed_params", {}), **trial.params}
     if params:
-        keep = {k: v for k, v in frozen.user_attrs.items() if k == "point"}
-        study.enqueue_trial(params, user_attrs={**keep, "retry_of": number})
-    study.tell(number, state=TrialState.FAIL, skip_if_finished=True)
+        keep = {k: v for k, v in trial.user_attrs.items() if k == "point"}
+        study.enqueue_trial(params, user_attrs={**keep, "retry_of": trial.number})
     return True
 
 
 def retry_stale(study: optuna.Study, grace: float) -> list[int]:
-    """Re-queue and fail the stale RUNNING trials; returns their numbers. Call under the
-    claim lock."""
+    """Fail and re-queue the stale RUNNING trials that this worker is first to fail; returns
+    their numbers."""
     return [
         trial.number
         for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        if is_stale(trial, grace) and requeue(study, trial.number)
+        if is_stale(trial, grace) and requeue(study, trial)
     ]
 
 
