@@ -780,6 +780,32 @@ def test_a_random_trial_beyond_the_budget_is_failed_not_trained(tmp_path):
     assert not sweep._over_budget(study, 6)
 
 
+def test_an_outage_while_a_member_is_filed_is_waited_out(tmp_path, monkeypatch):
+    """The database drops while a worker records a finished trial's metrics: the worker
+    waits, records them, and the trial is complete with its member."""
+    from lrensemble.tuning import study as study_module
+
+    one = GRID.format(epochs=1, batch=16).split("policies = [")[0] + (
+        'policies = [\n  { name = "onecycle", max_lr = 0.1 },\n]\n'
+    )
+    cfg = load_tune_config(write(tmp_path, one))
+    real = optuna.Trial.set_user_attr
+    drops = []
+
+    def flaky(self, key, value):
+        if key == "metrics" and not drops:
+            drops.append(key)
+            raise optuna.exceptions.StorageInternalError("server closed the connection")
+        return real(self, key, value)
+
+    monkeypatch.setattr(optuna.Trial, "set_user_attr", flaky)
+    monkeypatch.setattr(study_module.time, "sleep", lambda _: None)
+    result = run_sweep(cfg, tmp_path / "s", log=lambda _: None, progress=False)
+    assert drops and len(result.members) == 1
+    (trial,) = optuna.load_study(study_name=cfg.study_name(), storage=result.storage).trials
+    assert trial.state == optuna.trial.TrialState.COMPLETE and trial.user_attrs["metrics"]
+
+
 def test_a_storage_outage_is_waited_out_then_one_sentence(monkeypatch):
     from lrensemble.errors import DataError
     from lrensemble.tuning import study as study_module

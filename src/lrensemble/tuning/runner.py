@@ -474,8 +474,7 @@ class Sweep:
             }
             if self.points:  # the grid's order, for reports that list members as the sweep did
                 record["point_index"] = list(self.points).index(key)
-            for name, value in record.items():
-                trial.set_user_attr(name, value)
+            self._record(trial, record)
             if key in in_pool:
                 summaries.append(self._reuse(study, trial, key, pool))
                 continue
@@ -494,12 +493,20 @@ class Sweep:
                 if pool.member_dir(key).exists():
                     summaries.append(self._reuse(study, trial, key, pool))
                 elif fate.get(key, {}).get("status") == "diverged":
-                    trial.set_user_attr("status", "diverged")
-                    trial.set_user_attr("diverged_at", fate[key]["at"])
-                    study.tell(trial, state=TrialState.PRUNED, skip_if_finished=True)
+                    self._record(trial, {"status": "diverged", "diverged_at": fate[key]["at"]})
+                    self._tell(study, trial, state=TrialState.PRUNED)
                 else:
-                    study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+                    self._tell(study, trial, state=TrialState.FAIL)
         return summaries
+
+    def _record(self, trial: optuna.Trial, attrs: dict[str, Any]) -> None:
+        """Record user attributes on a trial, waiting out a storage outage."""
+
+        def write() -> None:
+            for name, value in attrs.items():
+                trial.set_user_attr(name, value)
+
+        with_retry(write, self.storage_url)
 
     def _tell(self, study: optuna.Study, trial: optuna.Trial, *args: Any, **kwargs: Any) -> None:
         """`study.tell`, waiting out a storage outage (a repeat of a tell that reached the
@@ -518,8 +525,7 @@ class Sweep:
         if not isinstance(accuracy, (int, float)):
             probs, labels = pool.probs("val", [key])[0], pool.labels("val")
             accuracy = float((probs.argmax(axis=1) == labels).mean())
-        trial.set_user_attr("status", "complete")
-        trial.set_user_attr("metrics", metrics)
+        self._record(trial, {"status": "complete", "metrics": metrics})
         self._tell(study, trial, float(accuracy))
         return {"member": key, "status": "reused", "metrics": metrics}
 
@@ -588,11 +594,15 @@ class Sweep:
                     else None
                 )
             for i, ((trial, key, _), result) in enumerate(zip(todo, results, strict=True)):
-                trial.set_user_attr("status", result.status)
-                trial.set_user_attr("metrics", result.metrics)
-                trial.set_user_attr("train_seconds", result.seconds)
+                attrs = {
+                    "status": result.status,
+                    "metrics": result.metrics,
+                    "train_seconds": result.seconds,
+                }
                 if result.status == "diverged":
-                    trial.set_user_attr("diverged_at", result.diverged_at)
+                    attrs["diverged_at"] = result.diverged_at
+                self._record(trial, attrs)
+                if result.status == "diverged":
                     _event(
                         self.out,
                         event="finish",
