@@ -7,8 +7,8 @@ Arrays: `probs` (M members, N samples, C classes), `labels` (N,); teams are tupl
 indices or bitmasks (bit m set = member m in the team).
 """
 
+from lrensemble.arrays import ShapeError, check_probs, softmax
 from lrensemble.ensemble.calibration import apply_temperature, fit_temperature
-from lrensemble.ensemble.checks import ShapeError, check_probs, softmax
 from lrensemble.ensemble.choice import (
     ChosenEnsemble,
     EnsembleConfig,

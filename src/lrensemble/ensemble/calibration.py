@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from lrensemble.ensemble.checks import check_probs
+from lrensemble.arrays import check_probs
 from lrensemble.ensemble.metrics import NLL_CLIP
 from lrensemble.errors import ParameterError
 

@@ -22,6 +22,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
+from lrensemble.arrays import check_probs
 from lrensemble.config import StrictModel
 from lrensemble.ensemble.calibration import (
     MAX_TEMPERATURE,
@@ -29,7 +30,6 @@ from lrensemble.ensemble.calibration import (
     apply_temperature,
     fit_temperature,
 )
-from lrensemble.ensemble.checks import check_probs
 from lrensemble.ensemble.consensus import soft_vote
 from lrensemble.ensemble.selection import DEFAULT_METHOD, DEFAULT_OBJECTIVE, select
 from lrensemble.ensemble.teams import MAX_ENUMERATION_MEMBERS

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from lrensemble.ensemble.checks import ShapeError, check_probs
+from lrensemble.arrays import ShapeError, check_probs
 from lrensemble.ensemble.diversity import focal_diversity_all
 from lrensemble.ensemble.selection import (
     best_accuracy_team,

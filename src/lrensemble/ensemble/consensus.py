@@ -6,7 +6,8 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from lrensemble.ensemble.checks import check_probs, check_team, check_weights
+from lrensemble.arrays import check_probs
+from lrensemble.ensemble.checks import check_team, check_weights
 from lrensemble.errors import ParameterError
 
 VOTING = ("soft", "plurality")

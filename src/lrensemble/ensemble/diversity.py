@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from lrensemble.ensemble.checks import check_probs, check_team
+from lrensemble.arrays import check_probs
+from lrensemble.ensemble.checks import check_team
 from lrensemble.ensemble.teams import check_enumerable, members_of, team_matrix, team_sizes
 from lrensemble.errors import ParameterError
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from lrensemble.ensemble.checks import check_labels, check_probs
+from lrensemble.arrays import check_labels, check_probs
 from lrensemble.ensemble.consensus import combine, plurality_vote
 
 NLL_CLIP = 1e-12

@@ -15,7 +15,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from lrensemble.ensemble.checks import check_probs, check_size
+from lrensemble.arrays import check_probs
+from lrensemble.ensemble.checks import check_size
 from lrensemble.ensemble.diversity import (
     FAST_FOCAL,
     closed_form_focal,

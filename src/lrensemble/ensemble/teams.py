@@ -31,7 +31,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from lrensemble.ensemble.checks import check_probs, check_team
+from lrensemble.arrays import check_probs
+from lrensemble.ensemble.checks import check_team
 from lrensemble.ensemble.metrics import NLL_CLIP
 from lrensemble.errors import ParameterError
 

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from lrensemble import __version__
+from lrensemble.arrays import ShapeError, check_labels, check_probs, softmax
 from lrensemble.atomic import file_in_the_way, write_json, write_with
-from lrensemble.ensemble.checks import ShapeError, check_labels, check_probs, softmax
 from lrensemble.errors import DataError, ParameterError
 
 POOL_FORMAT = 1
