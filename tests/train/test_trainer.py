@@ -99,8 +99,13 @@ class Interrupt(Exception):
 
 
 class CrashAfterEpoch(TrainHook):
+    """Simulates a kill after an epoch: it observes only, so it changes no member's identity."""
+
     def __init__(self, epoch):
         self.epoch = epoch
+
+    def spec(self):
+        return None
 
     def on_epoch_end(self, ctx):
         if ctx.epoch == self.epoch:
@@ -158,7 +163,10 @@ def test_finished_member_is_not_retrained(mnist1d, tmp_path):
         def on_train_start(self, ctx):
             raise AssertionError("retrained")
 
-    model = build_model("cnn1d", mnist1d, seed=5)
+        def spec(self):  # observes only
+            return None
+
+    model = build_model("cnn1d", mnist1d)
     again = train_member(
         model,
         mnist1d,
@@ -189,6 +197,83 @@ def test_other_setup_in_the_same_directory_is_refused(mnist1d, tmp_path):
             out_dir=tmp_path / "x",
             progress=False,
         )
+
+
+def half_masks(model, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    return {
+        name: torch.rand(p.shape, generator=gen) < 0.5
+        for name, p in model.named_parameters()
+        if p.ndim > 1 and not name.startswith("head")
+    }
+
+
+@pytest.mark.parametrize("change", ["mask", "other mask", "start weights", "extra loss"])
+def test_a_changed_hook_or_start_is_another_member_not_the_finished_one(mnist1d, tmp_path, change):
+    """Training again into one directory with a mask added, another mask, other starting
+    weights or an extra loss never returns the member already there: it is another member."""
+    policy = schedules.create("cosine", max_lr=0.05)
+    base = build_model("cnn1d", mnist1d)
+    first_hooks = [WeightMask(half_masks(base))] if change == "other mask" else []
+    train_member(
+        base,
+        mnist1d,
+        policy,
+        cfg(epochs=1),
+        out_dir=tmp_path / "m",
+        hooks=first_hooks,
+        progress=False,
+    )
+    model = build_model("cnn1d", mnist1d, seed=5 if change == "start weights" else 0)
+    hooks = {
+        "mask": [WeightMask(half_masks(model))],
+        "other mask": [WeightMask(half_masks(model, seed=1))],
+        "start weights": [],
+        "extra loss": [ExtraLoss(lambda ctx, x, y, logits: logits.pow(2).mean(), 0.1)],
+    }[change]
+    with pytest.raises(CheckpointError, match="different setup"):
+        train_member(
+            model,
+            mnist1d,
+            policy,
+            cfg(epochs=1),
+            out_dir=tmp_path / "m",
+            hooks=hooks,
+            progress=False,
+        )
+    other = train_member(
+        model,
+        mnist1d,
+        policy,
+        cfg(epochs=1),
+        out_dir=tmp_path / "n",
+        hooks=hooks,
+        progress=False,
+    )
+    first = json.loads((tmp_path / "m" / "member.json").read_text())
+    assert other.record["fingerprint"] != first["fingerprint"]
+
+
+def test_the_device_and_progress_bars_are_not_part_of_a_member(mnist1d, tmp_path):
+    policy = schedules.create("cosine", max_lr=0.05)
+    first = train_member(
+        build_model("cnn1d", mnist1d),
+        mnist1d,
+        policy,
+        cfg(epochs=1, device="cpu"),
+        out_dir=tmp_path / "d",
+        progress=False,
+    )
+    again = train_member(
+        build_model("cnn1d", mnist1d),
+        mnist1d,
+        policy,
+        cfg(epochs=1, device="auto"),
+        out_dir=tmp_path / "d",
+        progress=True,
+    )
+    assert again.record["fingerprint"] == first.record["fingerprint"]
+    assert again.metrics == first.metrics and again.history == first.history
 
 
 def test_weight_mask_keeps_masked_weights_exactly_zero(mnist1d):

@@ -8,6 +8,7 @@ previous checkpoint or the new one.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -100,6 +101,18 @@ def resume_epoch(path: str | os.PathLike[str]) -> int:
     """The epoch a run would resume at from this checkpoint (0 without a usable one)."""
     meta = read_state_metadata(path)
     return int(meta["epoch"]) + 1 if meta and "epoch" in meta else 0
+
+
+def weights_digest(model: nn.Module) -> str:
+    """A digest of a model's parameters and buffers (names, shapes, dtypes and values): the
+    starting weights in a member's identity. Two models built from one seed agree; a model
+    loaded from another checkpoint does not."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        t = tensor.detach().to("cpu").contiguous()
+        digest.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:16]
 
 
 def save_weights(

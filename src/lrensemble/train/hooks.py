@@ -6,6 +6,7 @@ variants), pruning masks (Prune-and-Tune) and averaging (SWA-style members).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -37,7 +38,14 @@ class TrainContext:
 
 class TrainHook:
     """Base class: override what you need. `state_dict`/`load_state_dict` make a hook resumable
-    (tensors are fine: they go to the safetensors checkpoint)."""
+    (tensors are fine: they go to the safetensors checkpoint). `spec()` describes the hook in
+    the member's identity: override it to include every setting that changes the weights, or
+    to return None for a hook that only observes (logging, timing), which changes no member."""
+
+    def spec(self) -> dict[str, Any] | None:
+        """JSON-able description, part of the member's fingerprint (default: the class)."""
+        cls = type(self)
+        return {"hook": f"{cls.__module__}.{cls.__qualname__}"}
 
     def on_train_start(self, ctx: TrainContext) -> None: ...
 
@@ -59,14 +67,24 @@ class TrainHook:
 
 
 class ExtraLoss(TrainHook):
-    """Add `weight * fn(ctx, x, y, logits)` to the training loss of every batch."""
+    """Add `weight * fn(ctx, x, y, logits)` to the training loss of every batch.
+
+    `describe` names what the loss depends on beyond `fn`'s name (e.g. a digest of a reference
+    model's weights), for the member's identity: two losses with one function but different
+    references must be told apart."""
 
     def __init__(
         self,
         fn: Callable[[TrainContext, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor],
         weight: float = 1.0,
+        describe: Mapping[str, Any] | None = None,
     ) -> None:
         self.fn, self.weight = fn, float(weight)
+        self.describe = dict(describe or {})
+
+    def spec(self) -> dict[str, Any]:
+        fn = f"{getattr(self.fn, '__module__', '?')}.{getattr(self.fn, '__qualname__', self.fn)}"
+        return {"hook": "ExtraLoss", "fn": fn, "weight": self.weight, **self.describe}
 
     def extra_loss(self, ctx, x, y, logits):  # type: ignore[no-untyped-def]
         return self.weight * self.fn(ctx, x, y, logits)
@@ -80,6 +98,15 @@ class WeightMask(TrainHook):
     def __init__(self, masks: Mapping[str, torch.Tensor]) -> None:
         self.masks = dict(masks)
         self._pairs: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def spec(self) -> dict[str, Any]:
+        """The masked parameters and a digest of the masks' values."""
+        digest = hashlib.sha256()
+        for name in sorted(self.masks):
+            mask = self.masks[name].detach().to("cpu", torch.bool).contiguous()
+            digest.update(name.encode() + str(tuple(mask.shape)).encode())
+            digest.update(mask.numpy().tobytes())
+        return {"hook": "WeightMask", "parameters": sorted(self.masks), "masks": digest.hexdigest()}
 
     def on_train_start(self, ctx: TrainContext) -> None:
         params = dict(ctx.model.named_parameters())
@@ -120,6 +147,10 @@ class WeightAveraging(TrainHook):
         self.mode, self.start_epoch, self.decay = mode, int(start_epoch), float(decay)
         self.averaged: AveragedModel | None = None
         self._pending: dict[str, Any] | None = None
+
+    def spec(self) -> dict[str, Any]:
+        spec = {"hook": "WeightAveraging", "mode": self.mode, "start_epoch": self.start_epoch}
+        return {**spec, "decay": self.decay} if self.mode == "ema" else spec
 
     def on_train_start(self, ctx: TrainContext) -> None:
         fn = get_ema_multi_avg_fn(self.decay) if self.mode == "ema" else None

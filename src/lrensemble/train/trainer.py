@@ -41,6 +41,7 @@ from lrensemble.train.checkpoint import (
     load_weights,
     save_state,
     save_weights,
+    weights_digest,
 )
 from lrensemble.train.evaluate import classification_metrics, predict_logits
 from lrensemble.train.hooks import TrainContext, TrainHook
@@ -156,7 +157,7 @@ def train_member(
     policy = from_spec(policy)
     device = resolve_device(config.device)
     out = Path(out_dir) if out_dir is not None else None
-    setup, fingerprint = member_setup(dataset, model, policy, config, model_spec)
+    setup, fingerprint = member_setup(dataset, model, policy, config, model_spec, hooks)
 
     if out is not None and resume:
         done = finished_member(out, fingerprint, model, device)
@@ -344,14 +345,19 @@ def member_setup(
     policy: Policy,
     config: TrainConfig,
     model_spec: dict[str, Any] | None,
+    hooks: Sequence[TrainHook] = (),
 ) -> tuple[dict[str, Any], str]:
-    """What defines a member (data, model, policy, training settings) and its fingerprint:
-    the same for the single-member and the batched trainer, so either resumes the other's."""
+    """What defines a member and its fingerprint: everything that changes its weights (data,
+    model, policy, training settings, each hook's spec, a digest of the starting weights), and
+    nothing that does not (device, progress bars). The same for the single-member and the
+    batched trainer, so either resumes the other's. Call it before training touches `model`."""
     setup = {
         "dataset": dataset.describe(),
         "model": model_spec or {"class": type(model).__name__},
         "policy": policy.spec(),
         "train": config.model_dump(mode="json", exclude={"device"}),
+        "hooks": [spec for spec in (hook.spec() for hook in hooks) if spec is not None],
+        "start_weights": weights_digest(model),
     }
     return setup, _fingerprint(setup)
 
