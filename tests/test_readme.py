@@ -18,3 +18,15 @@ def test_readme_example_runs(code):
 
 def test_readme_has_examples():
     assert len(BLOCKS) >= 3
+
+
+def test_readme_links_point_to_files_in_the_repository():
+    """Relative links resolve inside the checkout (a newcomer has nothing else)."""
+    root = README.parent
+    links = re.findall(r"\]\(([^)#\s]+)", README.read_text(encoding="utf-8"))
+    local = [link for link in links if "://" not in link]
+    assert local  # the docs pages, at least
+    for link in local:
+        target = (root / link).resolve()
+        assert target.is_relative_to(root) and target.exists(), link
+    assert "../shared" not in README.read_text(encoding="utf-8")

@@ -167,6 +167,14 @@ def test_pool_show_sort_puts_members_without_metrics_last(capsys, long_ids):
     assert code == 0 and rows[-1]["status"] == "diverged" and rows[-1]["metrics"] == {}
 
 
+def test_pool_show_filters_by_method(capsys, long_ids):
+    code, out, _ = run(capsys, "pool", "show", str(long_ids), "--method", "lr_tuning", "--json")
+    rows = json.loads(out)["members"]
+    assert code == 0 and rows and {r["method"] for r in rows} == {"lr_tuning"}
+    code, _, err = run(capsys, "pool", "show", str(long_ids), "--method", "hdet")
+    assert code == 2 and "No member" in err and "lr_tuning" in err and err.count("\n") == 1
+
+
 def test_pool_show_unknown_sort_key(capsys, imported):
     code, _, err = run(capsys, "pool", "show", str(imported), "--sort", "val_f1")
     assert code == 2 and "Unknown sort key 'val_f1'" in err and "val_acc" in err
@@ -463,3 +471,22 @@ def test_a_size_beyond_the_candidates_warns_as_every_command_does(capsys, import
     chosen = json.loads(out)
     assert code == 0 and chosen["warnings"] and "instead of 9" in chosen["warnings"][-1]
     assert len(chosen["members"]) <= len(chosen["candidates"])
+
+
+def test_select_checks_its_selector_before_reading_the_pool(capsys, tmp_path, monkeypatch):
+    """`lrens select` builds its selector (`ensemble_selector`, through `make_selector`) first:
+    a refused option is the error even when the pool does not exist."""
+    import lrensemble.ensemble as ensemble
+    from lrensemble.errors import ParameterError
+
+    missing = str(tmp_path / "none")
+    code, _, err = run(capsys, "select", missing, "--method", "random")
+    assert code == 2 and "needs a team size" in err and "does not exist" not in err
+
+    def refuse(config, candidates=None):
+        raise ParameterError("The selector refuses its options.")
+
+    monkeypatch.setattr(ensemble, "ensemble_selector", refuse)
+    code, _, err = run(capsys, "select", missing, "--method", "focal")
+    assert code == 2 and "The selector refuses its options." in err
+    assert "does not exist" not in err and err.count("\n") == 1

@@ -119,12 +119,14 @@ def test_greedy_fixed_size_starts_from_the_best_single_member():
 
 def test_greedy_free_weights_are_pick_counts_of_the_best_prefix():
     p, y = random_pool(6, 5, 80, 4)
-    sel = GreedySelector(rounds=10).fit(p, y)
-    picks = sel.selection_.details["picks"][: sel.selection_.details["prefix"]]
+    selector = GreedySelector(rounds=10)
+    sel = selector.fit(p, y)
+    picks = sel.details["picks"][: sel.details["prefix"]]
     counts = np.bincount(picks, minlength=5)
-    assert list(sel.members_) == np.nonzero(counts)[0].tolist()
-    np.testing.assert_allclose(sel.weights_, counts[counts > 0] / len(picks))
-    assert sel.score_ == max(sel.selection_.details["accuracy_path"])
+    assert list(sel.members) == np.nonzero(counts)[0].tolist()
+    np.testing.assert_allclose(sel.weights, counts[counts > 0] / len(picks))
+    assert sel.score == max(sel.details["accuracy_path"])
+    assert selector.selection_ is sel and selector.members_ == sel.members
 
 
 def test_focal_picks_the_most_diverse_team_of_the_size():
@@ -156,9 +158,9 @@ def test_hierarchical_without_pruning_equals_focal_and_prunes_supersets():
     [
         ("magic", {}, "Unknown selection method"),
         ("random", {}, "needs a team size"),
-        ("brute_force", {"size": 0}, "team size must be an integer from 1 to 4"),
-        ("greedy", {"size": 9}, "team size"),
-        ("focal", {"size": 1}, "from 2 to 4"),
+        ("brute_force", {"size": 0}, "team size must be an integer of at least 1"),
+        ("greedy", {"size": 9}, "team size must be an integer from 1 to 4"),
+        ("focal", {"size": 1}, "team size must be an integer of at least 2"),
         ("greedy", {"bogus": 1}, "no parameter 'bogus'"),
     ],
 )

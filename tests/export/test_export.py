@@ -580,9 +580,7 @@ def test_team_of_a_real_report(trained_pool, tmp_path, capsys):
 
     # a pool of mixed architectures: Figure 7a leaves their pairs blank
     pool_dir = trained_pool[0]
-    results = build_report(
-        pool_dir, tmp_path / "report", EnsembleConfig(min_relative_accuracy=0.0), timing=False
-    )
+    results = build_report(pool_dir, tmp_path / "report", EnsembleConfig(min_relative_accuracy=0.0))
     assert "parameter_similarity" in results["figures"]
     team = json.loads((tmp_path / "report" / "results.json").read_text())["chosen_ensemble"]
     for name in ("results.json", "chosen_ensemble.json"):

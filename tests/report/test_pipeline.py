@@ -54,11 +54,18 @@ FIGURES = (
 )
 
 
-def table(markdown: str, heading: str) -> list[list[str]]:
-    """Rows (cells) of the Markdown table under a heading starting with `heading`."""
+def table(markdown: str, heading: str, which: int = 0) -> list[list[str]]:
+    """Rows (cells) of the `which`-th Markdown table under a heading starting with
+    `heading` (a table is a run of lines starting with "|")."""
     part = markdown.split(f"## {heading}", 1)[1].split("\n## ", 1)[0]
-    lines = [ln for ln in part.splitlines() if ln.startswith("|")][2:]
-    return [[c.strip() for c in ln.strip("|").split("|")] for ln in lines]
+    blocks, current = [], []
+    for line in [*part.splitlines(), ""]:
+        if line.startswith("|"):
+            current.append(line)
+        elif current:
+            blocks.append(current)
+            current = []
+    return [[c.strip() for c in ln.strip("|").split("|")] for ln in blocks[which][2:]]
 
 
 @pytest.fixture(scope="module")
@@ -90,8 +97,19 @@ def test_report_numbers_are_those_of_results_json(finished_run):
     for row, member in zip(t1, results["members"], strict=True):
         assert row[2] == pct(member["val"]["accuracy"])
         assert row[3] == pct(member["test"]["accuracy"])
+    by_method = table(md, "Table 1", which=1)
+    assert by_method == [
+        [
+            "lr_tuning",
+            str(len(results["members"])),
+            str(results["table3"]["chosen"]["size"]),
+            pct(max(m["val"]["accuracy"] for m in results["members"])),
+            pct(max(m["test"]["accuracy"] for m in results["members"])),
+        ]
+    ]
     t2 = table(md, "Table 2")
-    for row, expected in zip(t2, results["table2"]["rows"], strict=False):
+    assert len(t2) == len(results["table2"]["rows"]) + 2  # then the best single and the pool
+    for row, expected in zip(t2[:-2], results["table2"]["rows"], strict=True):
         assert row[0] == str(expected["size"])
         assert row[1] == f"{pct(expected['random_mean'])} ± {pct(expected['random_std'])}"
         assert row[2:5] == [pct(expected[k]) for k in ("brute_force", "greedy", "focal")]
@@ -210,7 +228,6 @@ def test_large_pools_keep_the_best_members_as_candidates(tmp_path):
         tmp_path / "pool",
         tmp_path / "report",
         EnsembleConfig(max_candidates=5, min_accuracy=0.375, min_relative_accuracy=0.0),
-        timing=False,
     )
     assert len(results["candidates"]) == 5
     dropped = [e["id"] for e in results["excluded"] if "5 best" in e["reason"]]
@@ -253,7 +270,7 @@ def test_a_report_on_imported_predictions_says_which_figures_it_omits(tmp_path):
             probs[split] = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
         pool.add_member(f"m{i}", probs, {"method": "import"})
     results = build_report(
-        tmp_path / "pool", tmp_path / "r", EnsembleConfig(min_relative_accuracy=0.0), timing=False
+        tmp_path / "pool", tmp_path / "r", EnsembleConfig(min_relative_accuracy=0.0)
     )
     md = (tmp_path / "r" / "report.md").read_text()
     assert set(results["omitted"]) == {"lr_policies", "parameter_similarity"}
@@ -430,20 +447,20 @@ def copy_run(finished_run, tmp_path):
 
 
 def test_without_the_study_the_diverged_trials_come_from_the_events(finished_run, tmp_path):
-    from lrensemble.report import build_report
+    from lrensemble.pipeline import report_pool
 
     run_dir = copy_run(finished_run, tmp_path)
     tune = json.loads((run_dir / "tune.json").read_text())
     tune["storage"] = f"sqlite:///{tmp_path / 'gone' / 'study.db'}"
     (run_dir / "tune.json").write_text(json.dumps(tune))
-    results = build_report(run_dir / "pool", run_dir / "report", timing=False)
+    results = report_pool(run_dir / "pool", run_dir / "report", timing=False)
     [trial] = results["diverged"]
     assert trial["member"].startswith("constant-100") and trial["policy"] is None
     assert trial["epoch"] == 1
     assert any("from events.jsonl" in w for w in results["warnings"])
     assert not (tmp_path / "gone").exists()  # the missing study is not created
     (run_dir / "tune.json").write_text("[]")  # no study at all: still the events
-    assert build_report(run_dir / "pool", run_dir / "r2", timing=False)["diverged"]
+    assert report_pool(run_dir / "pool", run_dir / "r2", timing=False)["diverged"]
 
 
 def damage(path):
@@ -483,7 +500,7 @@ def test_broken_weights_name_the_member_and_the_report_is_still_written(
 def test_weights_that_do_not_fit_the_model_leave_the_inference_time_out(finished_run, tmp_path):
     from safetensors.numpy import save_file
 
-    from lrensemble.report import build_report
+    from lrensemble.pipeline import report_pool
 
     run_dir = copy_run(finished_run, tmp_path)
     member = json.loads((finished_run / "report" / "results.json").read_text())["members"][0]
@@ -491,7 +508,7 @@ def test_weights_that_do_not_fit_the_model_leave_the_inference_time_out(finished
         {"other.weight": np.ones((2, 2), np.float32)},
         run_dir / "pool" / "members" / member["id"] / "model.safetensors",
     )
-    results = build_report(run_dir / "pool", run_dir / "report")
+    results = report_pool(run_dir / "pool", run_dir / "report")
     assert results["table3"]["entire"]["inference_seconds"] is None
     assert any(
         f"member {member['id']}'s model cannot be rebuilt" in w and "does not fit" in w
@@ -517,7 +534,7 @@ def test_a_policy_figure_6_cannot_draw_is_omitted_with_the_reason(
     for member in (run_dir / "pool" / "members").iterdir():
         record = json.loads((member / "member.json").read_text())
         (member / "member.json").write_text(json.dumps({**record, **change}))
-    results = build_report(run_dir / "pool", run_dir / "report", timing=False)
+    results = build_report(run_dir / "pool", run_dir / "report")
     assert reason in results["omitted"]["lr_policies"]
     md = (run_dir / "report" / "report.md").read_text()
     assert "Figure 6: the LR policies is omitted" in md

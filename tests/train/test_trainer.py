@@ -320,6 +320,64 @@ def test_swa_averages_the_end_of_epoch_weights(mnist1d):
         torch.testing.assert_close(value, mean)
 
 
+def test_ema_averages_every_step_with_its_decay(mnist1d):
+    """EMA: after every step, avg = decay * avg + (1 - decay) * weights, from the start
+    weights; at the end the averaged weights replace the model's."""
+    decay = 0.9
+    ema: dict[str, torch.Tensor] = {}
+    raw: dict[str, torch.Tensor] = {}
+
+    class Track(TrainHook):  # runs before the averaging hook, on the same steps
+        def on_train_start(self, ctx):
+            ema.update({k: v.detach().clone() for k, v in ctx.model.state_dict().items()})
+
+        def after_step(self, ctx):
+            for k, v in ctx.model.state_dict().items():
+                ema[k] = decay * ema[k] + (1 - decay) * v.detach()
+                raw[k] = v.detach().clone()
+
+        def spec(self):
+            return None
+
+    model = build_model("cnn1d", mnist1d)
+    train_member(
+        model,
+        mnist1d,
+        schedules.create("constant", max_lr=0.05),
+        cfg(epochs=2),
+        hooks=[Track(), WeightAveraging("ema", decay=decay)],
+        progress=False,
+    )
+    for name, value in model.state_dict().items():
+        torch.testing.assert_close(value, ema[name], rtol=1e-3, atol=1e-5)
+    # the last step's weights are not the average: the check above can tell them apart
+    assert max((model.state_dict()[k] - raw[k]).abs().max().item() for k in raw) > 1e-3
+
+
+def test_a_member_with_hooks_resumed_after_a_kill_equals_an_uninterrupted_one(mnist1d, tmp_path):
+    """Masks and SWA averaging survive a kill: the averaged weights so far are in the
+    checkpoint, and the resumed member equals one trained without interruption."""
+    policy = schedules.create("cosine", max_lr=0.05)
+
+    def run(out_dir, extra=()):
+        model = build_model("cnn1d", mnist1d)
+        hooks = [WeightMask(half_masks(model)), WeightAveraging("swa", start_epoch=1), *extra]
+        train_member(
+            model, mnist1d, policy, cfg(epochs=4), out_dir=out_dir, hooks=hooks, progress=False
+        )
+        return model
+
+    straight = run(tmp_path / "straight")
+    with pytest.raises(Interrupt):
+        run(tmp_path / "r", extra=[CrashAfterEpoch(2)])
+    resumed = run(tmp_path / "r")
+    record = json.loads((tmp_path / "r" / "member.json").read_text())
+    assert record["resumed_from_epoch"] == 2
+    assert [h["hook"] for h in record["hooks"]] == ["WeightMask", "WeightAveraging"]
+    for a, b in zip(straight.state_dict().values(), resumed.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
 def test_extra_loss_sees_the_batch_and_changes_training(mnist1d):
     calls = []
 

@@ -143,7 +143,8 @@ def _member_rows(pool: Any) -> list[dict[str, Any]]:
         rows.append(
             {
                 "id": member,
-                "method": record.get("method", "-"),
+                "method": record.get("method") or "imported",
+                "parent": record.get("parent"),
                 "policy": record.get("policy") or {},
                 "status": record.get("status", "complete"),
                 "metrics": metrics.get(member, {}),
@@ -262,6 +263,12 @@ def pool_show(
             help="id, or <split>_<metric> (acc, nll, ece, brier), e.g. val_acc (best first).",
         ),
     ] = "id",
+    method: Annotated[
+        str | None,
+        typer.Option(
+            "--method", help="Only members made by this method (lr_tuning, snapshot, ...)."
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """The members of a pool: how they were made, their status, accuracy, NLL and ECE."""
@@ -269,6 +276,14 @@ def pool_show(
 
     p = Pool.open(pool)
     rows = _sort_rows(_member_rows(p), sort, p.splits)
+    if method is not None:
+        made = sorted({r["method"] for r in rows})
+        if method not in made:
+            raise ParameterError(
+                f"No member of {pool} was made by {method!r}; its methods: "
+                f"{', '.join(made) or 'none'}."
+            )
+        rows = [r for r in rows if r["method"] == method]
     if as_json:
         typer.echo(_json({"pool": str(pool), "info": p.info, "members": rows}))
         return
@@ -362,7 +377,7 @@ def select_command(
     as_json: JsonOption = False,
 ) -> None:
     """Choose an ensemble on the validation split, calibrate it, and report it on every split."""
-    from lrensemble.ensemble import choose_ensemble
+    from lrensemble.ensemble import choose_ensemble, ensemble_selector
     from lrensemble.pool import Pool
 
     cfg = ensemble_config(
@@ -378,6 +393,7 @@ def select_command(
         calibrate_members=calibrate_members,
         seed=seed,
     )
+    ensemble_selector(cfg)  # every selection option checked before the pool is read
     p = Pool.open(pool)
     ids = p.ordered_member_ids()
     probs, labels = p.probs(split, ids), p.labels(split)

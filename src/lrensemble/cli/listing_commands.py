@@ -62,10 +62,9 @@ def _grid_policies(name: str, scale: float | None) -> tuple[list[Policy], str]:
 def _config_policies(config: Path) -> tuple[list[Policy], str, float]:
     """The policies a sweep (or run) config trains, its title and its epochs: a grid search's
     points; random and TPE searches draw theirs during the sweep."""
-    from lrensemble.report import load_run_config
-    from lrensemble.tuning import grid_points
+    from lrensemble.tuning import grid_points, load_tune_config
 
-    cfg = load_run_config(config)
+    cfg = load_tune_config(config)
     if cfg.search.method != "grid":
         raise ParameterError(
             f"{config}: a {cfg.search.method} search draws its policies during the sweep, so "

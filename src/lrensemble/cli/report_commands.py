@@ -57,7 +57,7 @@ def run(
     team size; the report (report.md, results.json, figures) goes to --out/report. Without a
     config, the demo's settings (the paper's 16 policies, 40 epochs) apply to --data.
     """
-    from lrensemble.report import demo_config_path, load_run_config, run_pipeline
+    from lrensemble.pipeline import demo_config_path, load_run_config, run_pipeline
 
     table = None
     if data:
@@ -100,7 +100,7 @@ def demo(
     progress: ProgressOption = None,
 ) -> None:
     """LREnsemble on the embedded default: MNIST-1D, the 1-D CNN, the paper's 16 policies."""
-    from lrensemble.report import demo_config_path, load_run_config, run_pipeline
+    from lrensemble.pipeline import demo_config_path, load_run_config, run_pipeline
 
     cfg = load_run_config(demo_config_path(), seed=seed, epochs=epochs)
     out.print(f"demo: MNIST-1D, 1-D CNN, the 16 policies of Table 1 → {out_dir}")
@@ -125,7 +125,8 @@ def report(
 ) -> None:
     """Regenerate the report from an existing pool, without training."""
     from lrensemble.cli.common import ensemble_config
-    from lrensemble.report import build_report, headline
+    from lrensemble.pipeline import report_pool
+    from lrensemble.report import headline
 
     ens = ensemble_config(
         method=method,
@@ -139,5 +140,5 @@ def report(
         calibrate_members=calibrate_members,
     )
     target = out_dir or pool.parent / "report"
-    results = build_report(pool, target, ens)
+    results = report_pool(pool, target, ens)
     out.print(headline(results, target))

@@ -1,7 +1,8 @@
 """Ensembles from cached predictions, with numpy alone: consensus (soft and plurality voting),
 metrics (accuracy, NLL, ECE, Brier), diversity (BD, QS, CK, KW, GD, FK and their focal
-versions), team enumeration and selection (random, brute force, greedy, focal, hierarchical),
-temperature scaling, and the choice of the ensemble to ship (`choose_ensemble`).
+versions), team enumeration and selection (random, brute force, greedy, focal, hierarchical;
+built and checked by `make_selector`, `fit` returns a `Selection`, `Selection.apply` votes the
+team), temperature scaling, and the choice of the ensemble to ship (`choose_ensemble`).
 
 Arrays: `probs` (M members, N samples, C classes), `labels` (N,); teams are tuples of member
 indices or bitmasks (bit m set = member m in the team).
@@ -13,6 +14,7 @@ from lrensemble.ensemble.choice import (
     ChosenEnsemble,
     EnsembleConfig,
     choose_ensemble,
+    ensemble_selector,
     validation_warnings,
 )
 from lrensemble.ensemble.comparison import compare_by_size, team_distribution
@@ -48,6 +50,7 @@ from lrensemble.ensemble.selection import (
     Selection,
     Selector,
     list_selectors,
+    make_selector,
     select,
 )
 from lrensemble.ensemble.teams import (
@@ -85,11 +88,13 @@ __all__ = [
     "compare_by_size",
     "diversity",
     "ece",
+    "ensemble_selector",
     "fit_temperature",
     "focal_diversity",
     "focal_diversity_all",
     "focal_diversity_parity",
     "list_selectors",
+    "make_selector",
     "mask_of",
     "member_metrics",
     "members_of",

@@ -15,6 +15,7 @@ It also says when validation cannot tell teams apart (small or saturated).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -30,8 +31,13 @@ from lrensemble.ensemble.calibration import (
     apply_temperature,
     fit_temperature,
 )
-from lrensemble.ensemble.consensus import soft_vote
-from lrensemble.ensemble.selection import DEFAULT_METHOD, DEFAULT_OBJECTIVE, select
+from lrensemble.ensemble.selection import (
+    DEFAULT_METHOD,
+    DEFAULT_OBJECTIVE,
+    Selection,
+    Selector,
+    make_selector,
+)
 from lrensemble.ensemble.teams import MAX_ENUMERATION_MEMBERS
 from lrensemble.errors import ParameterError
 
@@ -104,10 +110,18 @@ class ChosenEnsemble:
     def size(self) -> int:
         return len(self.members)
 
+    def selection(self) -> Selection:
+        """The team as a `Selection` of its own members (indices 0 … S − 1, in `members`
+        order), which `combine` applies; its `score` is NaN (not measured here)."""
+        members = tuple(range(self.size))
+        details = {"objective": self.objective}
+        weights = tuple(self.weights)
+        return Selection(self.method, members, weights, math.nan, details, pool_size=self.size)
+
     def combine(self, probs: Any, calibrated: bool = True) -> np.ndarray:
         """The ensemble's probabilities (N, C) from its members' (S, N, C), in `members` order:
-        each member's temperature, the weighted mean, the ensemble's temperature. With
-        `calibrated=False`, the plain weighted mean (the raw ensemble)."""
+        each member's temperature, the weighted mean (`Selection.apply`), the ensemble's
+        temperature. With `calibrated=False`, the plain weighted mean (the raw ensemble)."""
         p, _ = check_probs(probs)
         if len(p) != len(self.members):
             raise ParameterError(
@@ -115,10 +129,10 @@ class ChosenEnsemble:
                 f"{len(p)}."
             )
         if not calibrated:
-            return soft_vote(p, weights=self.weights)
+            return self.selection().apply(p)
         temps = self.member_temperatures or [1.0] * len(p)
         p = np.stack([apply_temperature(pm, t) for pm, t in zip(p, temps, strict=True)])
-        return apply_temperature(soft_vote(p, weights=self.weights), self.temperature)
+        return apply_temperature(self.selection().apply(p), self.temperature)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -197,6 +211,26 @@ def _temperature(probs: np.ndarray, labels: np.ndarray, what: str, notes: list[s
             "(--no-calibrate, or calibrate = false, keeps the raw probabilities)."
         )
     return t
+
+
+def ensemble_selector(config: EnsembleConfig, candidates: int | None = None) -> Selector:
+    """The selector `choose_ensemble` uses for `config` (built, so checked, by
+    `make_selector`): its method and options, the size capped at the number of `candidates`
+    when known, and at least 2 for the focal methods. Commands build it before reading a pool,
+    so a bad option fails first."""
+    size = config.size
+    if size is not None and candidates is not None:
+        size = min(size, candidates)
+    if config.method in ("focal", "hierarchical") and size is not None:
+        size = max(size, 2)
+    options: dict[str, Any] = {"objective": config.objective}
+    if config.method in ("focal", "hierarchical"):
+        options["metric"] = config.metric
+    if config.parity:
+        options["parity"] = True
+    if config.method == "random":
+        options = {"seed": config.seed, "repeats": 1}
+    return make_selector(config.method, size, **options)
 
 
 def candidate_floor(
@@ -296,20 +330,10 @@ def choose_ensemble(
         ]
         if cfg.calibrate_members:
             cp = np.stack([apply_temperature(pm, t) for pm, t in zip(cp, temps_all, strict=True)])
-        options: dict[str, Any] = {"objective": cfg.objective}
-        if cfg.method in ("focal", "hierarchical"):
-            options["metric"] = cfg.metric
-        if cfg.parity:
-            options["parity"] = True
-        if cfg.method == "random":
-            options = {"seed": cfg.seed, "repeats": 1}
-        size = cfg.size if cfg.size is None or cfg.size <= len(cand) else len(cand)
         if cfg.method in ("focal", "hierarchical") and len(cand) < 2:
             sel_members, sel_weights, details = (0,), (1.0,), {"note": "one candidate"}
         else:
-            if cfg.method in ("focal", "hierarchical") and size is not None:
-                size = max(size, 2)
-            sel = select(cfg.method, cp, y, size=size, **options)
+            sel = ensemble_selector(cfg, len(cand)).fit(cp, y)
             sel_members, sel_weights, details = sel.members, sel.weights, sel.details
         chosen = ChosenEnsemble(
             cfg.method,
@@ -345,6 +369,7 @@ __all__ = [
     "candidate_floor",
     "choose_ensemble",
     "details_in_ids",
+    "ensemble_selector",
     "plural",
     "validation_warnings",
 ]

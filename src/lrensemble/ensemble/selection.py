@@ -1,22 +1,26 @@
 """Ensemble selection on validation predictions: random, brute force, greedy (fixed size, or
 free with replacement), focal diversity and hierarchical pruning.
 
-`select(method, probs, labels, size=None, **options)` returns a `Selection`; each method is also
-a selector class with an sklearn-like `fit(probs, labels) -> self` and fitted attributes
-`members_`, `weights_`, `score_`, `selection_`.
+One contract for every method, as scikit-learn estimators have: `make_selector(method, size,
+**options)` (or a selector class) checks every parameter when the selector is built;
+`selector.fit(probs, labels)` returns the `Selection` (also kept as `selection_`, with
+`members_`, `weights_`, `score_`); `selection.apply(probs)` gives the team's probabilities.
+`select(method, probs, labels, size=None, **options)` does both steps in one call.
 """
 
 from __future__ import annotations
 
 import abc
+import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 import numpy as np
 
 from lrensemble.arrays import check_probs
 from lrensemble.ensemble.checks import check_size
+from lrensemble.ensemble.consensus import VOTING, combine
 from lrensemble.ensemble.diversity import (
     FAST_FOCAL,
     closed_form_focal,
@@ -37,6 +41,7 @@ from lrensemble.ensemble.teams import (
     team_sizes,
 )
 from lrensemble.errors import ParameterError
+from lrensemble.registry import check_parameters
 
 OBJECTIVES = ("accuracy", "nll")
 # The method and objective every command uses unless told otherwise (README, "How the ensemble
@@ -58,21 +63,72 @@ def objective_key(objective: str, accuracy: float, nll: float) -> tuple[float, f
     return (-accuracy, nll) if objective == "accuracy" else (nll, -accuracy)
 
 
+def _count(name: str, value: Any, low: int = 1) -> int:
+    """An integer parameter of at least `low`, checked when a selector is built."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ParameterError(f"{name} must be an integer of at least {low}, got {value!r}.")
+    return int(value)
+
+
+def _team_size(size: Any, low: int = 1) -> int | None:
+    """A team size (None: the method's own choice); whether the pool is large enough waits
+    for `fit`."""
+    return None if size is None else _count("team size", size, low)
+
+
+def _fraction(name: str, value: Any, *, below_one: bool = False) -> float:
+    """A number in [0, 1] (or [0, 1) with `below_one`)."""
+    real = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    inside = real and math.isfinite(value) and 0 <= value <= 1 and not (below_one and value == 1)
+    if not inside:
+        interval = "[0, 1)" if below_one else "[0, 1]"
+        raise ParameterError(f"{name} must be a number in {interval}, got {value!r}.")
+    return float(value)
+
+
+def _flag(name: str, value: Any, *, optional: bool = False) -> bool | None:
+    """True or false (or None, with `optional`: decided at fit)."""
+    if optional and value is None:
+        return None
+    if not isinstance(value, (bool, np.bool_)):
+        raise ParameterError(f"{name} must be true or false, got {value!r}.")
+    return bool(value)
+
+
 @dataclass(frozen=True)
 class Selection:
-    """A chosen team: member indices, their weights (summing to 1) and the validation accuracy
-    of the weighted soft vote; `details` holds method-specific extras (among them `val_nll`,
-    the soft vote's validation NLL, and the `objective`)."""
+    """A chosen team: member indices into the pool it was chosen from (`pool_size` members),
+    their weights (summing to 1), the validation accuracy of the weighted soft vote, and how
+    `apply` combines the team (`voting`: soft, or plurality); `details` holds method-specific
+    extras (among them `val_nll`, the soft vote's validation NLL, and the `objective`)."""
 
     method: str
     members: tuple[int, ...]
     weights: tuple[float, ...]
     score: float
     details: dict[str, Any] = field(default_factory=dict)
+    pool_size: int | None = None
+    voting: str = "soft"
+
+    def __post_init__(self) -> None:
+        if self.voting not in VOTING:
+            raise ParameterError(f"Unknown voting {self.voting!r}; use one of {', '.join(VOTING)}.")
 
     @property
     def size(self) -> int:
         return len(self.members)
+
+    def apply(self, probs: Any) -> np.ndarray:
+        """The team's probabilities (N, C) from predictions (M, N, C) of the pool it was chosen
+        from (same members, same order): the weighted soft vote, or for plurality voting the
+        one-hot of the weighted vote (`consensus.combine`)."""
+        p, _ = check_probs(probs)
+        if self.pool_size is not None and len(p) != self.pool_size:
+            raise ParameterError(
+                f"The selection was chosen from a pool of M = {self.pool_size}; got predictions "
+                f"with M = {len(p)} (give the pool's members, in the order it was chosen from)."
+            )
+        return combine(p, self.members, self.weights, self.voting)
 
 
 def soft_vote_scores(
@@ -109,17 +165,22 @@ def most_diverse_team(masks: np.ndarray, diversity: np.ndarray, accs: np.ndarray
 
 
 class Selector(abc.ABC):
-    """Base class: parameters in `__init__`, `fit(probs, labels)` on validation predictions."""
+    """Base class: parameters checked in `__init__` (a bad one is a `ParameterError` before any
+    prediction is read); `fit(probs, labels)` on validation predictions returns the
+    `Selection`."""
 
     name: ClassVar[str] = ""
 
-    def fit(self, probs: Any, labels: Any) -> Selector:
+    def fit(self, probs: Any, labels: Any) -> Selection:
+        """Choose a team from validation probabilities (M, N, C) and labels (N,); the selection
+        is also kept as `selection_` (and `members_`, `weights_`, `score_`)."""
         p, y = check_probs(probs, labels)
-        self.selection_ = self._select(p, y)
-        self.members_ = self.selection_.members
-        self.weights_ = self.selection_.weights
-        self.score_ = self.selection_.score
-        return self
+        selection = self._select(p, y)
+        self.selection_ = selection
+        self.members_ = selection.members
+        self.weights_ = selection.weights
+        self.score_ = selection.score
+        return selection
 
     @abc.abstractmethod
     def _select(self, p: np.ndarray, y: np.ndarray) -> Selection:
@@ -138,7 +199,8 @@ class Selector(abc.ABC):
         acc, val_nll = soft_vote_scores(p, y, members, w)
         objective = getattr(self, "objective", "accuracy")
         details = {"objective": objective, "val_nll": val_nll, **details}
-        return Selection(self.name, members, tuple(float(v) for v in w), acc, details)
+        weights = tuple(float(v) for v in w)
+        return Selection(self.name, members, weights, acc, details, pool_size=len(p))
 
 
 class RandomSelector(Selector):
@@ -153,9 +215,11 @@ class RandomSelector(Selector):
     ) -> None:
         if size is None:
             raise ParameterError("Random selection needs a team size.")
-        if repeats < 1:
-            raise ParameterError(f"repeats must be at least 1, got {repeats}.")
-        self.size, self.repeats, self.seed, self.min_accuracy = size, repeats, seed, min_accuracy
+        self.size, self.repeats = _team_size(size), _count("repeats", repeats)
+        self.seed = _count("seed", seed, low=0)
+        self.min_accuracy = (
+            None if min_accuracy is None else _fraction("min_accuracy", min_accuracy)
+        )
 
     def _select(self, p: np.ndarray, y: np.ndarray) -> Selection:
         pool = np.arange(len(p))
@@ -199,7 +263,7 @@ class BruteForceSelector(Selector):
         max_members: int = MAX_ENUMERATION_MEMBERS,
         objective: str = "accuracy",
     ) -> None:
-        self.size, self.max_members = size, max_members
+        self.size, self.max_members = _team_size(size), _count("max_members", max_members)
         self.objective = check_objective(objective)
 
     def _select(self, p: np.ndarray, y: np.ndarray) -> Selection:
@@ -237,10 +301,10 @@ class GreedySelector(Selector):
 
     name = "greedy"
 
-    def __init__(self, size: int | None = None, rounds: int = 25, objective: str = "accuracy"):
-        if rounds < 1:
-            raise ParameterError(f"rounds must be at least 1, got {rounds}.")
-        self.size, self.rounds = size, rounds
+    def __init__(
+        self, size: int | None = None, rounds: int = 25, objective: str = "accuracy"
+    ) -> None:
+        self.size, self.rounds = _team_size(size), _count("rounds", rounds)
         self.objective = check_objective(objective)
 
     def _select(self, p: np.ndarray, y: np.ndarray) -> Selection:
@@ -330,11 +394,12 @@ class FocalSelector(Selector):
         parity: bool = False,
         objective: str = "accuracy",
     ) -> None:
-        if parity and hierarchical:
+        self.size, self.metric = _team_size(size, low=2), metric_name(metric)
+        self.hierarchical = _flag("hierarchical", hierarchical, optional=True)
+        self.prune_fraction = _fraction("prune_fraction", prune_fraction, below_one=True)
+        self.parity = _flag("parity", parity)
+        if self.parity and self.hierarchical:
             raise ParameterError("EnsembleBench parity scores every team: no hierarchical pruning.")
-        self.size, self.metric = size, metric_name(metric)
-        self.hierarchical, self.prune_fraction = hierarchical, prune_fraction
-        self.parity = parity
         self.objective = check_objective(objective)
 
     def _select(self, p: np.ndarray, y: np.ndarray) -> Selection:
@@ -348,13 +413,8 @@ class FocalSelector(Selector):
                 size, self.metric, self.prune_fraction, objective=self.objective
             )
             res = pruner._select(p, y)
-            return Selection(
-                self.name,
-                res.members,
-                res.weights,
-                res.score,
-                {**res.details, "candidates": "hierarchical pruning"},
-            )
+            details = {**res.details, "candidates": "hierarchical pruning"}
+            return replace(res, method=self.name, details=details)
         if self.parity:
             fq = -focal_diversity_parity(p, y, self.metric)  # their lower-is-diverse, flipped
         else:
@@ -400,10 +460,9 @@ class HierarchicalSelector(Selector):
         max_candidates: int = 2_000_000,
         objective: str = "accuracy",
     ) -> None:
-        if not 0.0 <= prune_fraction < 1.0:
-            raise ParameterError(f"prune_fraction must be in [0, 1), got {prune_fraction}.")
-        self.size, self.metric = size, metric_name(metric)
-        self.prune_fraction, self.max_candidates = prune_fraction, max_candidates
+        self.size, self.metric = _team_size(size, low=2), metric_name(metric)
+        self.prune_fraction = _fraction("prune_fraction", prune_fraction, below_one=True)
+        self.max_candidates = _count("max_candidates", max_candidates)
         self.objective = check_objective(objective)
 
     def _scores(
@@ -519,10 +578,33 @@ def list_selectors() -> list[str]:
     return sorted(SELECTORS)
 
 
+def make_selector(method: str, size: int | None = None, **options: Any) -> Selector:
+    """A selector of `method` with every parameter checked now: an unknown method, an unknown
+    option or a bad value is one `ParameterError` sentence before any prediction is read.
+    Checks that need the pool (a size above its member count) wait for `fit`.
+
+    Example:
+        >>> type(make_selector("greedy", size=3, objective="nll")).__name__
+        'GreedySelector'
+        >>> make_selector("greedy", rounds=0)
+        Traceback (most recent call last):
+        ...
+        lrensemble.errors.ParameterError: rounds must be an integer of at least 1, got 0.
+    """
+    cls = SELECTORS.get(method) if isinstance(method, str) else None
+    if cls is None:
+        raise ParameterError(
+            f"Unknown selection method {method!r}; use one of {', '.join(list_selectors())}."
+        )
+    check_parameters(cls, options, f"selection method {method!r}")
+    return cls(size=size, **options)
+
+
 def select(
     method: str, probs: Any, labels: Any, size: int | None = None, **options: Any
 ) -> Selection:
-    """Choose a team from validation predictions (M, N, C) and labels (N,).
+    """Choose a team from validation predictions (M, N, C) and labels (N,):
+    `make_selector(method, size, **options).fit(probs, labels)`.
 
     Example:
         >>> import numpy as np
@@ -531,25 +613,10 @@ def select(
         >>> p = rng.dirichlet(np.ones(3), size=(5, 40))   # 5 members, 40 samples, 3 classes
         >>> y = rng.integers(0, 3, 40)
         >>> r = select("brute_force", p, y, size=3)
-        >>> len(r.members), round(sum(r.weights), 6)
-        (3, 1.0)
+        >>> len(r.members), round(sum(r.weights), 6), r.apply(p).shape
+        (3, 1.0, (40, 3))
     """
-    if method not in SELECTORS:
-        raise ParameterError(
-            f"Unknown selection method {method!r}; use one of {', '.join(list_selectors())}."
-        )
-    from lrensemble.registry import check_parameters
-
-    cls = SELECTORS[method]
-    check_parameters(cls, options, f"selection method {method!r}")
-    selector = cls(size=size, **options) if "size" in _init_args(cls) else cls(**options)
-    return selector.fit(probs, labels).selection_
-
-
-def _init_args(cls: type) -> set[str]:
-    import inspect
-
-    return set(inspect.signature(cls.__init__).parameters)
+    return make_selector(method, size, **options).fit(probs, labels)
 
 
 __all__ = [
@@ -560,5 +627,6 @@ __all__ = [
     "Selection",
     "Selector",
     "list_selectors",
+    "make_selector",
     "select",
 ]

@@ -1,24 +1,8 @@
-"""Reports: the LREnsemble paper's tables and figures from any pool, and the end-to-end
-pipeline (`lrens run`, `lrens demo`, `lrens report`)."""
+"""Reports: the LREnsemble paper's tables and figures from any pool. The report reads a pool
+and writes files; it trains nothing (the main job is `lrensemble.pipeline`)."""
 
+from lrensemble.ensemble import EnsembleConfig
 from lrensemble.report.analysis import analyze_pool
-from lrensemble.report.pipeline import (
-    EnsembleConfig,
-    RunConfig,
-    build_report,
-    demo_config_path,
-    headline,
-    load_run_config,
-    run_pipeline,
-)
+from lrensemble.report.build import build_report, headline
 
-__all__ = [
-    "EnsembleConfig",
-    "RunConfig",
-    "analyze_pool",
-    "build_report",
-    "demo_config_path",
-    "headline",
-    "load_run_config",
-    "run_pipeline",
-]
+__all__ = ["EnsembleConfig", "analyze_pool", "build_report", "headline"]

@@ -4,6 +4,7 @@ the data of its figures. The result is plain JSON-able data (`results.json`)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,19 +15,23 @@ from lrensemble.ensemble import (
     EnsembleConfig,
     choose_ensemble,
     compare_by_size,
+    ensemble_selector,
     mask_of,
     member_metrics,
     prediction_metrics,
-    select,
     team_sizes,
 )
 from lrensemble.ensemble.teams import MAX_ENUMERATION_MEMBERS
-from lrensemble.errors import CheckpointError, LREnsembleError, ParameterError
+from lrensemble.errors import CheckpointError, ParameterError
 from lrensemble.pool import Pool
 from lrensemble.report.markdown import pct
 
 SELECTION_METHODS = ("brute_force", "greedy", "focal")
 WEIGHTS = "model.safetensors"
+# measures the inference time of a team (member ids) on n samples: (seconds, None), or
+# (None, why not) when a member's model cannot be rebuilt, or (None, None) when members have
+# no models (imported predictions)
+InferenceTimer = Callable[[list[str], int], "tuple[float | None, str | None]"]
 
 
 def parameter_count(weights: Path, member: str) -> int | None:
@@ -52,53 +57,6 @@ def parameter_count(weights: Path, member: str) -> int | None:
     return total
 
 
-def _inference_seconds(
-    pool: Pool, ids: list[str], n: int, repeats: int = 3
-) -> tuple[float | None, str | None]:
-    """Seconds to predict `n` samples with every model of `ids` (batch 1024, best of
-    `repeats`), on random inputs of the training shape, and why not: (None, None) when a
-    member has no weights or model spec (imported predictions), (None, reason) when a
-    member's model cannot be rebuilt from its record and weights."""
-    try:
-        import torch
-
-        from lrensemble.models import create_model
-        from lrensemble.train.checkpoint import load_weights
-        from lrensemble.train.evaluate import predict_logits
-    except ImportError:
-        return None, None
-    models, shape = [], None
-    for member in ids:
-        record = pool.member(member)
-        spec, data = record.get("model"), record.get("dataset")
-        weights = pool.member_file(member, WEIGHTS)
-        if not isinstance(spec, dict) or "name" not in spec or not weights.exists():
-            return None, None
-        data = data if isinstance(data, dict) else {}
-        classes, shape = data.get("num_classes"), data.get("input_shape")
-        if not isinstance(classes, int) or not (
-            isinstance(shape, list) and all(isinstance(s, int) and s > 0 for s in shape)
-        ):
-            return None, (
-                f"member {member}'s record has no valid dataset.num_classes and "
-                "dataset.input_shape to rebuild its model"
-            )
-        params = {k: v for k, v in spec.items() if k != "name"}
-        try:
-            model = create_model(spec["name"], classes, shape, **params)
-            models.append(load_weights(model, weights).eval())
-        except (LREnsembleError, TypeError, ValueError) as exc:
-            return None, f"member {member}'s model cannot be rebuilt ({exc})"
-    x = torch.randn(n, *shape, generator=torch.Generator().manual_seed(0))
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for model in models:
-            predict_logits(model, x, 1024, torch.device("cpu"))
-        best = min(best, time.perf_counter() - t0)
-    return best, None
-
-
 def _calibrated_row(
     pv: np.ndarray, yv: np.ndarray, pt: np.ndarray, yt: np.ndarray, team: ChosenEnsemble
 ) -> dict[str, Any]:
@@ -118,7 +76,7 @@ def analyze_pool(
     pool_dir: str | Path,
     ensemble: EnsembleConfig | None = None,
     *,
-    timing: bool = True,
+    inference: InferenceTimer | None = None,
     cache: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Analyze a pool with validation and test splits.
@@ -129,7 +87,8 @@ def analyze_pool(
     validation). The best single member is the best on validation; the entire ensemble is
     every complete member of the pool, as in the paper. Each row of Table 3 has raw and
     calibrated metrics (each row's own temperature, fitted on validation). `cache` receives
-    the all-team arrays for figures.
+    the all-team arrays for figures. `inference(members, n)` measures a team's inference
+    time on n samples, or says why it cannot; without it the time is not measured.
     """
     ens = ensemble or EnsembleConfig()
     pool = Pool.open(pool_dir)
@@ -166,6 +125,7 @@ def analyze_pool(
                 "id": member,
                 "policy": record.get("policy"),
                 "method": record.get("method"),
+                "parent": record.get("parent"),
                 "val": val_rows[i],
                 "test": test_rows[i],
                 "train_seconds": (record.get("timings") or {}).get("train_seconds"),
@@ -202,13 +162,9 @@ def analyze_pool(
 
     selection_seconds = {}
     for name in SELECTION_METHODS:  # each method's time on the candidates, for the cost table
-        options: dict[str, Any] = {"objective": ens.objective}
-        size = None if ens.size is None else min(ens.size, len(cand_ids))
-        if name == "focal":
-            options["metric"] = ens.metric
-            size = None if size is None else max(size, 2)
+        selector = ensemble_selector(ens.model_copy(update={"method": name}), len(cand_ids))
         t0 = time.perf_counter()
-        select(name, cv, yv, size=size, **options)
+        selector.fit(cv, yv)
         selection_seconds[name] = time.perf_counter() - t0
 
     by_id = {m["id"]: m for m in members}
@@ -217,8 +173,8 @@ def analyze_pool(
     def summary(team: ChosenEnsemble) -> dict[str, Any]:
         rows = [rows_of[t] for t in team.members]
         seconds = None
-        if timing and not unreadable.keys() & set(team.members):
-            seconds, why = _inference_seconds(pool, team.members, len(yt))
+        if inference is not None and not unreadable.keys() & set(team.members):
+            seconds, why = inference(team.members, len(yt))
             if why is not None and f"Inference time is '-': {why}." not in notes:
                 notes.append(f"Inference time is '-': {why}.")
         return {
@@ -254,6 +210,7 @@ def analyze_pool(
         "num_classes": c,
         "splits": pool.info["splits"],
         "members": members,
+        "by_method": members_by_method(members, chosen.members),
         "candidates": cand_ids,
         "excluded": [e for e in chosen.excluded if e["id"] not in cand_ids],
         "min_accuracy": chosen.floor,
@@ -266,7 +223,7 @@ def analyze_pool(
         },
         "warnings": notes + chosen.warnings,
         "unreadable_weights": unreadable,
-        "timing": timing,
+        "timing": inference is not None,
         "metric": f"FQ-{ens.metric}",
         "table2": table2,
         "table3": table3,
@@ -276,6 +233,24 @@ def analyze_pool(
             "table2_seconds": compare_seconds,
         },
         "team_accuracy_distribution": distribution,
+    }
+
+
+def members_by_method(members: list[dict[str, Any]], chosen: list[str]) -> dict[str, Any]:
+    """Per method that made members (LR tuning, snapshot, ...; "imported" when a record names
+    none): how many, how many the chosen ensemble took, and the best validation and test
+    accuracy, so that a pool mixing methods shows what each contributed."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for m in members:
+        groups.setdefault(m.get("method") or "imported", []).append(m)
+    return {
+        method: {
+            "members": len(group),
+            "chosen": sum(m["id"] in chosen for m in group),
+            "best_val_accuracy": max(m["val"]["accuracy"] for m in group),
+            "best_test_accuracy": max(m["test"]["accuracy"] for m in group),
+        }
+        for method, group in sorted(groups.items())
     }
 
 

@@ -143,12 +143,19 @@ def render(results: dict[str, Any], figures: dict[str, str]) -> str:
     ]
     out += _excluded_lines(results)
     out += ["## Table 1: the members (in the sweep's order)", ""]
+    by_method = results.get("by_method") or {}
+    mixed = len(by_method) > 1  # a pool of several methods names each member's
     out.append(
         _table(
-            ["member", "policy", "val acc (%)", "test acc (%)", "test NLL", "test ECE"],
+            [
+                "member",
+                *(["method"] if mixed else []),
+                *("policy", "val acc (%)", "test acc (%)", "test NLL", "test ECE"),
+            ],
             [
                 [
                     m["id"],
+                    *([m.get("method") or "imported"] if mixed else []),
                     _policy(m["policy"]),
                     pct(m["val"]["accuracy"]),
                     pct(m["test"]["accuracy"]),
@@ -159,6 +166,26 @@ def render(results: dict[str, Any], figures: dict[str, str]) -> str:
             ],
         )
     )
+    if by_method:
+        out += ["", "Members by the method that made them:", ""]
+        out.append(
+            _table(
+                [
+                    *("method", "members", "in the chosen ensemble"),
+                    *("best val acc (%)", "best test acc (%)"),
+                ],
+                [
+                    [
+                        method,
+                        str(row["members"]),
+                        str(row["chosen"]),
+                        pct(row["best_val_accuracy"]),
+                        pct(row["best_test_accuracy"]),
+                    ]
+                    for method, row in by_method.items()
+                ],
+            )
+        )
     out += _trial_lines(results.get("diverged") or [])
     out += [
         "",

@@ -25,16 +25,16 @@ def _named(section: str, value: Any) -> dict[str, Any]:
     return value
 
 
-class TrainRun(StrictModel):
-    """`[data]`, `[model]` and `[policy]` tables each have a `name` and that entry's
-    parameters; `[train]` holds `TrainConfig` fields."""
+class TrainingSetup(StrictModel):
+    """What every member of a config trains on: the `[data]` and `[model]` tables (each a
+    `name` and that entry's parameters) and `[train]` (`TrainConfig` fields). Each config that
+    trains members (one run, a sweep, a method) adds its own tables to these."""
 
     data: dict[str, Any] = Field(default_factory=lambda: {"name": "mnist1d"})
     model: dict[str, Any] = Field(default_factory=lambda: {"name": "cnn1d"})
-    policy: dict[str, Any] = Field(default_factory=lambda: {"name": "onecycle", "max_lr": 0.1})
     train: TrainConfig = Field(default_factory=TrainConfig)
 
-    @field_validator("data", "model", "policy")
+    @field_validator("data", "model")
     @classmethod
     def _has_name(cls, value: Any, info: Any) -> dict[str, Any]:
         return _named(info.field_name, value)
@@ -42,15 +42,30 @@ class TrainRun(StrictModel):
     def params(self, section: str) -> dict[str, Any]:
         return {k: v for k, v in getattr(self, section).items() if k != "name"}
 
+    def check(self) -> None:
+        """Check the names and parameters of data and model (raises `LREnsembleError`)."""
+        check_parameters(
+            DATASETS.get(self.data["name"]), self.params("data"), f"dataset {self.data['name']!r}"
+        )
+        check_model_params(self.model["name"], self.params("model"))
+
+
+class TrainRun(TrainingSetup):
+    """One member: the training setup plus a `[policy]` table."""
+
+    policy: dict[str, Any] = Field(default_factory=lambda: {"name": "onecycle", "max_lr": 0.1})
+
+    @field_validator("policy")
+    @classmethod
+    def _policy_has_name(cls, value: Any) -> dict[str, Any]:
+        return _named("policy", value)
+
     def build_policy(self) -> Policy:
         return from_spec(self.policy)
 
     def check(self) -> None:
         """Check names and parameters of every section (raises `LREnsembleError`)."""
-        check_parameters(
-            DATASETS.get(self.data["name"]), self.params("data"), f"dataset {self.data['name']!r}"
-        )
-        check_model_params(self.model["name"], self.params("model"))
+        super().check()
         self.build_policy()
 
 

@@ -9,8 +9,9 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, model_validator
 
 from lrensemble.config import StrictModel, config_error, load_toml
+from lrensemble.ensemble.choice import EnsembleConfig
 from lrensemble.errors import ConfigError
-from lrensemble.train.run import TrainRun
+from lrensemble.train.run import TrainingSetup
 
 
 class SearchConfig(StrictModel):
@@ -68,9 +69,9 @@ class StudyConfig(StrictModel):
         return self
 
 
-class TuneConfig(TrainRun):
-    """A sweep: the `TrainRun` tables (without `[policy]`, which the search supplies) plus
-    `[search]` and `[study]`."""
+class TuneConfig(TrainingSetup):
+    """A sweep: what every member trains on (`[data]`, `[model]`, `[train]`) plus `[search]`
+    (which supplies the policies) and `[study]`."""
 
     search: SearchConfig = Field(default_factory=lambda: SearchConfig(grid="table1"))
     study: StudyConfig = Field(default_factory=StudyConfig)
@@ -81,18 +82,31 @@ class TuneConfig(TrainRun):
         return f"{self.data['name']}-{self.model['name']}-{self.search.method}"
 
 
-def load_tune_config(
-    path: str | os.PathLike[str] | None, cls: type[TuneConfig] | None = None, **overrides: Any
-) -> TuneConfig:
+class _EnsembleTable(StrictModel):
+    ensemble: EnsembleConfig = Field(default_factory=EnsembleConfig)
+
+
+def ensemble_table(raw: dict[str, Any], where: str) -> EnsembleConfig:
+    """The `[ensemble]` table of a config file (how `lrens run` and `report` choose the team),
+    validated; its defaults when the file has none."""
+    try:
+        return _EnsembleTable.model_validate({"ensemble": raw.get("ensemble") or {}}).ensemble
+    except ValidationError as exc:
+        raise config_error(exc, where, {}) from None
+
+
+def load_tune_config(path: str | os.PathLike[str] | None, **overrides: Any) -> TuneConfig:
     """Read and validate a sweep config; `overrides` are `train.*` fields, `trials`,
     `storage`, `data` (a whole `[data]` table, e.g. from `--data`) and `model` (a model name,
     replacing the `[model]` table). Names and parameters of data, model and every policy are
-    checked here, before anything trains."""
+    checked here, before anything trains. An `[ensemble]` table (for `lrens run`) is checked
+    and left to the commands that choose teams."""
     raw = load_toml(path) if path is not None else {}
     where = str(path) if path is not None else "default config"
     if "policy" in raw:
         raise ConfigError(f"{where}: policy: a sweep takes its policies from [search].")
-    raw = dict(raw)
+    ensemble_table(raw, where)
+    raw = {k: v for k, v in raw.items() if k != "ensemble"}
     if overrides.get("data") is not None:
         raw["data"] = dict(overrides["data"])
     if overrides.get("model") is not None:
@@ -113,7 +127,7 @@ def load_tune_config(
             study[key] = overrides[key]
     raw["study"] = study
     try:
-        config = (cls or TuneConfig).model_validate(raw)
+        config = TuneConfig.model_validate(raw)
     except ValidationError as exc:
         train_options = {k: overrides.get(k) for k in ("epochs", "seed", "device")}
         raise config_error(exc, where, train_options) from None

@@ -31,12 +31,13 @@ from lrensemble.data.registry import load_dataset
 from lrensemble.device import resolve_device
 from lrensemble.ensemble.choice import plural
 from lrensemble.errors import ConfigError, DataError, LREnsembleError
+from lrensemble.filing import NewMember, file_members
 from lrensemble.models.fit_check import check_model_fits
 from lrensemble.pool import Pool
 from lrensemble.progress import Bars, progress_enabled
 from lrensemble.schedules.base import Policy
 from lrensemble.train.batch_plan import batch_blocker, default_chunk_size
-from lrensemble.train.batched import predict_proba_many, train_members
+from lrensemble.train.batched import train_members
 from lrensemble.train.checkpoint import resume_epoch
 from lrensemble.train.trainer import CHECKPOINT, WEIGHTS, build_model, train_member
 from lrensemble.tuning.config import TuneConfig, default_storage
@@ -95,8 +96,6 @@ def _fingerprint(config: TuneConfig, data_checksum: str | None = None) -> str:
     than the old members reused."""
     payload = config.model_dump(mode="json")
     payload["train"].pop("device", None)
-    payload.pop("policy", None)
-    payload.pop("ensemble", None)
     # where trials are recorded and how workers share them change no member: the study's
     # name, not its URL, identifies it (another host name for one database is the same sweep)
     for key in ("storage", "batch_members", "workers", "heartbeat_seconds", "grace_seconds"):
@@ -190,7 +189,7 @@ class Sweep:
 
     def _config_record(self) -> dict[str, Any]:
         """The resolved config for tune.json, its storage URL without a password."""
-        record = self.config.model_dump(mode="json", exclude={"policy", "ensemble"})
+        record = self.config.model_dump(mode="json")
         if record["study"].get("storage"):
             record["study"]["storage"] = mask_url(record["study"]["storage"])
         return record
@@ -579,20 +578,25 @@ class Sweep:
                     progress=self.progress,
                     description=f"{len(todo)} members",
                 )
-            finished = [i for i, r in enumerate(results) if r.status == "complete"]
-            probs: dict[str, Any] = {}
-            for split in ("val", "test"):
-                x = dataset.split(split)[0]
-                probs[split] = (
-                    predict_proba_many(
-                        [models[i] for i in finished],
-                        x,
-                        cfg.train.eval_batch_size,
-                        resolve_device(cfg.train.device),
-                    ).numpy()
-                    if finished
-                    else None
-                )
+            # every finished member into the pool at once (one vectorized prediction pass);
+            # one that another worker filed meanwhile is skipped
+            file_members(
+                pool,
+                [
+                    NewMember(
+                        key,
+                        models[i],
+                        {**result.record, "trial": trial.number, "study": self.name, "member": key},
+                        method="lr_tuning",
+                        weights=run_dirs[i] / WEIGHTS,
+                    )
+                    for i, ((trial, key, _), result) in enumerate(zip(todo, results, strict=True))
+                    if result.status == "complete"
+                ],
+                dataset,
+                eval_batch_size=cfg.train.eval_batch_size,
+                device=resolve_device(cfg.train.device),
+            )
             for i, ((trial, key, _), result) in enumerate(zip(todo, results, strict=True)):
                 attrs = {
                     "status": result.status,
@@ -617,21 +621,6 @@ class Sweep:
                         {"member": key, "status": "diverged", "at": result.diverged_at}
                     )
                     continue
-                row = finished.index(i)
-                member_record = {
-                    **result.record,
-                    "method": "lr_tuning",
-                    "trial": trial.number,
-                    "study": self.name,
-                    "member": key,
-                }
-                if not pool.member_dir(key).exists():  # fresh: another worker may have added it
-                    pool.add_member(
-                        key,
-                        {s: probs[s][row] for s in ("val", "test")},
-                        member_record,
-                        weights=run_dirs[i] / WEIGHTS,
-                    )
                 shutil.rmtree(run_dirs[i], ignore_errors=True)
                 _event(self.out, event="finish", member=key, status="complete")
                 self._tell(study, trial, float(result.metrics["val"]["accuracy"]))

@@ -1,15 +1,13 @@
-"""The whole LREnsemble job: tune (or reuse the sweep), then analyze the pool and write the
-report directory (report.md, results.json, figures)."""
+"""The report directory of a pool: report.md, results.json, chosen_ensemble.json and the
+figures. It reads a pool (and whatever its caller measured, such as inference time) and writes
+files; it trains nothing."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from importlib import resources
 from pathlib import Path
 from typing import Any
-
-from pydantic import Field
 
 from lrensemble.atomic import file_in_the_way, write_json, write_text
 from lrensemble.ensemble import EnsembleConfig
@@ -17,42 +15,31 @@ from lrensemble.ensemble.choice import plural
 from lrensemble.errors import DataError, LREnsembleError
 from lrensemble.pool import Pool
 from lrensemble.report import figures
-from lrensemble.report.analysis import WEIGHTS, analyze_pool
+from lrensemble.report.analysis import WEIGHTS, InferenceTimer, analyze_pool
 from lrensemble.report.markdown import pct, render
-from lrensemble.report.trials import trials_without_member
 from lrensemble.schedules.base import from_spec
 from lrensemble.schedules.plot import plot_policies
-from lrensemble.tuning.config import TuneConfig, load_tune_config
-from lrensemble.tuning.runner import run_sweep
 
 MAX_PLOTTED_EPOCHS = 100_000  # Figure 6 samples every policy 20 times per epoch
-
-
-class RunConfig(TuneConfig):
-    """A sweep config plus an `[ensemble]` table."""
-
-    ensemble: EnsembleConfig = Field(default_factory=EnsembleConfig)
-
-
-def demo_config_path() -> Path:
-    """The embedded default: MNIST-1D, the 1-D CNN, the paper's 16 policies."""
-    return Path(str(resources.files("lrensemble") / "configs" / "demo.toml"))
-
-
-def load_run_config(path: str | os.PathLike[str] | None, **overrides: Any) -> RunConfig:
-    return load_tune_config(path, cls=RunConfig, **overrides)  # type: ignore[return-value]
+# the trials of the pool's producer that filed no member (diverged, failed), given the ids of
+# the members the pool has, and a warning when they could be read only in part
+UnfinishedTrials = Callable[[set[str]], "tuple[list[dict[str, Any]], str | None]"]
 
 
 def build_report(
     pool_dir: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
     ensemble: EnsembleConfig | None = None,
-    timing: bool = True,
+    inference: InferenceTimer | None = None,
+    unfinished: UnfinishedTrials | None = None,
 ) -> dict[str, Any]:
     """Analyze a pool and write `out_dir/report.md`, `results.json`, `chosen_ensemble.json`
     (the chosen team, its weights and temperatures: `lrens export --team` ships it) and the
     figures. A figure that cannot be drawn is listed in `results["omitted"]` with the reason;
-    the sweep's trials that produced no member (diverged, failed) in `results["diverged"]`."""
+    the sweep's trials that produced no member (diverged, failed) in `results["diverged"]`.
+    `inference` measures teams' inference time (`lrensemble.pipeline.inference_timer`);
+    without it that column is '-'. `unfinished(member ids)` lists the producer's trials that
+    filed no member (`lrensemble.tuning.trials_without_member`) and perhaps a warning."""
     ens = ensemble or EnsembleConfig()
     out = Path(out_dir)
     blocking = file_in_the_way(out)
@@ -61,12 +48,13 @@ def build_report(
     if blocking is not None:
         raise DataError(f"Cannot create the report directory {out}: {blocking} is a file.")
     cache: dict[str, Any] = {}
-    results = analyze_pool(pool_dir, ens, timing=timing, cache=cache)
+    results = analyze_pool(pool_dir, ens, inference=inference, cache=cache)
     try:  # after the analysis: a pool that cannot be read leaves no empty directory behind
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DataError(f"Cannot create the report directory {out} ({exc.strerror}).") from None
-    diverged, warning = trials_without_member(pool_dir, {m["id"] for m in results["members"]})
+    members = {m["id"] for m in results["members"]}
+    diverged, warning = unfinished(members) if unfinished is not None else ([], None)
     results["diverged"] = diverged
     if warning:
         results["warnings"].append(warning)
@@ -168,31 +156,4 @@ def headline(results: dict[str, Any], report_dir: Path) -> str:
     return "\n".join(lines)
 
 
-def run_pipeline(
-    config: RunConfig,
-    out_dir: str | os.PathLike[str],
-    *,
-    log: Callable[[str], None] = print,
-    progress: bool | None = None,
-    timing: bool = True,
-) -> dict[str, Any]:
-    """Tune into `out_dir` (resuming or reusing a sweep there), then report into
-    `out_dir/report`."""
-    out = Path(out_dir)
-    sweep = run_sweep(config, out, log=log, progress=progress)
-    if sweep.elsewhere_line():
-        log(f"{sweep.elsewhere_line()}; this report covers {out / 'pool'} only")
-    results = build_report(out / "pool", out / "report", config.ensemble, timing=timing)
-    log(headline(results, out / "report"))
-    return results
-
-
-__all__ = [
-    "EnsembleConfig",
-    "RunConfig",
-    "build_report",
-    "demo_config_path",
-    "headline",
-    "load_run_config",
-    "run_pipeline",
-]
+__all__ = ["MAX_PLOTTED_EPOCHS", "build_report", "headline"]

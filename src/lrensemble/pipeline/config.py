@@ -1,0 +1,42 @@
+"""The main job's config: a sweep (what the members train on, the search, the study) and how
+its ensemble is chosen (`[ensemble]`), composed from the two configs that own those tables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from lrensemble.config import load_toml
+from lrensemble.ensemble import EnsembleConfig
+from lrensemble.tuning.config import TuneConfig, ensemble_table, load_tune_config
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """`lrens run`'s config: the sweep's tables and the `[ensemble]` table."""
+
+    sweep: TuneConfig
+    ensemble: EnsembleConfig
+
+    def study_name(self) -> str:
+        return self.sweep.study_name()
+
+
+def demo_config_path() -> Path:
+    """The embedded default: MNIST-1D, the 1-D CNN, the paper's 16 policies."""
+    return Path(str(resources.files("lrensemble") / "configs" / "demo.toml"))
+
+
+def load_run_config(path: str | os.PathLike[str] | None, **overrides: Any) -> RunConfig:
+    """Read and validate a run config (None: defaults); `overrides` as for
+    `load_tune_config`."""
+    sweep = load_tune_config(path, **overrides)
+    raw = load_toml(path) if path is not None else {}
+    where = str(path) if path is not None else "default config"
+    return RunConfig(sweep=sweep, ensemble=ensemble_table(raw, where))
+
+
+__all__ = ["RunConfig", "demo_config_path", "load_run_config"]
