@@ -15,7 +15,7 @@ from lrensemble.cli.app import Interrupted, app
 from lrensemble.errors import LREnsembleError
 
 # Importing a command module registers its commands; this order is the order of `lrens --help`.
-COMMAND_MODULES = ("report", "tune", "train", "ensemble", "export", "listing")
+COMMAND_MODULES = ("report", "tune", "train", "method", "ensemble", "export", "listing")
 for _name in COMMAND_MODULES:
     importlib.import_module(f"lrensemble.cli.{_name}_commands")
 

@@ -1,0 +1,52 @@
+"""Producers of members beyond the LR sweep: `lrens snapshot` (snapshot ensembles from one
+pre-trained checkpoint)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lrensemble.cli.app import DeviceOption, ProgressOption, SeedOption, app, out
+
+
+@app.command("snapshot")
+def snapshot(
+    config: Annotated[Path, typer.Argument(help="TOML config with a [snapshot] table.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Run directory.")],
+    pool: Annotated[
+        Path | None,
+        typer.Option(
+            "--pool",
+            help="File the members into this pool (e.g. a sweep's, made from the same data) "
+            "instead of --out/pool.",
+        ),
+    ] = None,
+    report: Annotated[
+        bool, typer.Option("--report/--no-report", help="Write the report to --out/report.")
+    ] = True,
+    seed: SeedOption = None,
+    device: DeviceOption = None,
+    progress: ProgressOption = None,
+) -> None:
+    """Snapshot ensembles from one pre-trained checkpoint: SSE, StarSSE (and their variants),
+    Local and Global deep ensembles. A killed run resumes from its last finished member or
+    epoch when run again."""
+    from lrensemble.methods.snapshot import load_snapshot_config, run_snapshot
+
+    cfg = load_snapshot_config(config, seed=seed, device=device)
+    spec = cfg.snapshot
+    variant = "" if spec.variant == "none" else f" ({spec.variant})"
+    out.print(f"snapshot: {spec.method}{variant}, {spec.member_count()} members → {out_dir}")
+    result = run_snapshot(cfg, out_dir, pool_dir=pool, log=out.print, progress=progress)
+    out.print(
+        f"{len(result.members)} members in {result.pool_dir} ({len(result.trained)} trained "
+        f"now, {result.seconds:.1f} s)"
+    )
+    if report and result.members:
+        from lrensemble.pipeline import report_pool
+        from lrensemble.report import headline
+
+        results = report_pool(result.pool_dir, out_dir / "report")
+        out.print(headline(results, out_dir / "report"))
