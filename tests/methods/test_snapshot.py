@@ -396,6 +396,8 @@ def test_snapshot_members_join_a_sweeps_pool_and_are_selected_with_it(tmp_path, 
     assert results["by_method"]["starsse"]["members"] == 3
     assert results["by_method"]["lr_tuning"]["members"] == 2
     assert len(results["candidates"]) >= 2  # selection ran over the union
+    assert results["figures"]["member_trajectory"] == "fig2_2_member_trajectory.png"
+    assert results["by_method"]["starsse"]["diversity"] is not None
     code, again, _ = cli(
         capsys, "snapshot", str(path), "--out", str(tmp_path / "snap"), "--pool",
         str(tmp_path / "s" / "pool"), "--no-report",

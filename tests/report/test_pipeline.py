@@ -98,14 +98,17 @@ def test_report_numbers_are_those_of_results_json(finished_run):
         assert row[2] == pct(member["val"]["accuracy"])
         assert row[3] == pct(member["test"]["accuracy"])
     by_method = table(md, "Table 1", which=1)
-    assert by_method == [
-        [
-            "lr_tuning",
-            str(len(results["members"])),
-            str(results["table3"]["chosen"]["size"]),
-            pct(max(m["val"]["accuracy"] for m in results["members"])),
-            pct(max(m["test"]["accuracy"] for m in results["members"])),
-        ]
+    row, expected = results["by_method"]["lr_tuning"], by_method[0]
+    assert len(by_method) == 1 and expected == [
+        "lr_tuning",
+        str(len(results["members"])),
+        str(results["table3"]["chosen"]["size"]),
+        pct(max(m["val"]["accuracy"] for m in results["members"])),
+        pct(row["mean_test_accuracy"]),
+        f"{row['diversity']:.1f}",
+        pct(results["table3"]["entire"]["test"]["accuracy"]),  # the method's members: the pool
+        f"{row['ensemble_test']['nll']:.4f}",
+        f"{row['ensemble_test']['ece']:.4f}",
     ]
     t2 = table(md, "Table 2")
     assert len(t2) == len(results["table2"]["rows"]) + 2  # then the best single and the pool

@@ -18,6 +18,7 @@ from lrensemble.ensemble import (
     ensemble_selector,
     mask_of,
     member_metrics,
+    prediction_diversity,
     prediction_metrics,
     team_sizes,
 )
@@ -126,6 +127,7 @@ def analyze_pool(
                 "policy": record.get("policy"),
                 "method": record.get("method"),
                 "parent": record.get("parent"),
+                "cycle": (record.get("snapshot") or {}).get("cycle"),
                 "val": val_rows[i],
                 "test": test_rows[i],
                 "train_seconds": (record.get("timings") or {}).get("train_seconds"),
@@ -210,7 +212,7 @@ def analyze_pool(
         "num_classes": c,
         "splits": pool.info["splits"],
         "members": members,
-        "by_method": members_by_method(members, chosen.members),
+        "by_method": members_by_method(members, chosen.members, pt, yt),
         "candidates": cand_ids,
         "excluded": [e for e in chosen.excluded if e["id"] not in cand_ids],
         "min_accuracy": chosen.floor,
@@ -236,22 +238,33 @@ def analyze_pool(
     }
 
 
-def members_by_method(members: list[dict[str, Any]], chosen: list[str]) -> dict[str, Any]:
+def members_by_method(
+    members: list[dict[str, Any]], chosen: list[str], test_probs: np.ndarray, labels: np.ndarray
+) -> dict[str, Any]:
     """Per method that made members (LR tuning, snapshot, ...; "imported" when a record names
-    none): how many, how many the chosen ensemble took, and the best validation and test
-    accuracy, so that a pool mixing methods shows what each contributed."""
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for m in members:
-        groups.setdefault(m.get("method") or "imported", []).append(m)
-    return {
-        method: {
+    none): how many, how many the chosen ensemble took, the best validation and test accuracy,
+    and its members as one ensemble on test, as the StarSSE thesis's Table 4.1 compares
+    methods: the members' mean accuracy, their prediction diversity (Fort et al.; None for a
+    single member) and the soft vote's accuracy, NLL and ECE. `test_probs` rows follow
+    `members`."""
+    groups: dict[str, list[int]] = {}
+    for i, m in enumerate(members):
+        groups.setdefault(m.get("method") or "imported", []).append(i)
+    out = {}
+    for method, rows in sorted(groups.items()):
+        group = [members[i] for i in rows]
+        probs = test_probs[rows]
+        ensemble = prediction_metrics(probs.mean(axis=0), labels)
+        out[method] = {
             "members": len(group),
             "chosen": sum(m["id"] in chosen for m in group),
             "best_val_accuracy": max(m["val"]["accuracy"] for m in group),
             "best_test_accuracy": max(m["test"]["accuracy"] for m in group),
+            "mean_test_accuracy": float(np.mean([m["test"]["accuracy"] for m in group])),
+            "diversity": prediction_diversity(probs, labels) if len(rows) > 1 else None,
+            "ensemble_test": {k: ensemble[k] for k in ("accuracy", "nll", "ece")},
         }
-        for method, group in sorted(groups.items())
-    }
+    return out
 
 
 def _sum(values: Any, kind: type = float) -> Any:

@@ -107,6 +107,8 @@ def build_report(
         made["parameter_similarity"] = "fig7a_parameter_similarity.png"
     else:
         omitted["parameter_similarity"] = why_not
+    if figures.member_trajectory(results["members"], out / "fig2_2_member_trajectory.png"):
+        made["member_trajectory"] = "fig2_2_member_trajectory.png"
     results["figures"] = made
     results["omitted"] = omitted
     write_json(out / "chosen_ensemble.json", results["chosen_ensemble"])

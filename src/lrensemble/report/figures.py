@@ -157,3 +157,28 @@ def parameter_similarity(weights: dict[str, Path], path: Path) -> str | None:
     ax.set_title(title)
     _save(fig, path)
     return None
+
+
+def member_trajectory(members: list[dict[str, Any]], path: Path) -> Path | None:
+    """The StarSSE thesis's Figure 2.2: each member's test accuracy along its method's
+    trajectory (cycle 1 is the fine-tuned model 1), one line per method; None when no member
+    records a cycle (only snapshot runs do)."""
+    lines: dict[str, list[tuple[int, float]]] = {}
+    for m in members:
+        if isinstance(m.get("cycle"), int):
+            lines.setdefault(m.get("method") or "imported", []).append(
+                (m["cycle"], m["test"]["accuracy"])
+            )
+    if not lines:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for method, points in sorted(lines.items()):
+        points.sort()
+        ax.plot([c for c, _ in points], [a for _, a in points], marker="o", label=method)
+    ax.set_xlabel("member (cycle 1: fine-tuned from the checkpoint)")
+    ax.set_ylabel("test accuracy")
+    ax.set_title("Each member's test accuracy along the trajectory", fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
