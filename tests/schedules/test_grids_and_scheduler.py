@@ -86,6 +86,48 @@ def test_scheduler_state_dict_round_trip_resumes_the_same_curve():
         assert opt2.param_groups[0]["lr"] == pytest.approx(opt.param_groups[0]["lr"])
 
 
+def test_lr_at_reads_any_step_and_seek_resumes_where_stepping_leads():
+    policy = schedules.create("onecycle", max_lr=0.4)
+    opt = make_optimizer()
+    sched = schedules.PolicyScheduler(opt, policy, epochs=3, steps_per_epoch=4)
+    for step in range(13):
+        assert sched.lr_at(step) == pytest.approx([policy(step / 4, 3), 0.1 * policy(step / 4, 3)])
+    assert sched.last_epoch == 0  # reading moves nothing
+    for k in (0, 1, 5, 12):
+        stepped_opt = make_optimizer()
+        stepped = schedules.PolicyScheduler(stepped_opt, policy, epochs=3, steps_per_epoch=4)
+        for _ in range(k):
+            stepped_opt.step()
+            stepped.step()
+        for sought_opt, sought in (
+            (opt, sched),
+            (make_optimizer(), None),
+        ):
+            if sought is None:  # or start there
+                sought = schedules.PolicyScheduler(
+                    sought_opt, policy, epochs=3, steps_per_epoch=4, start_step=k
+                )
+            else:
+                sought.seek(k)
+            assert sought.state_dict() == stepped.state_dict()
+            assert [g["lr"] for g in sought_opt.param_groups] == [
+                g["lr"] for g in stepped_opt.param_groups
+            ]
+            assert sought.get_last_lr() == sought.lr_at(k)
+            sought_opt.step()
+            sought.step()  # and go on from there as the stepped one does
+            assert sought.get_last_lr() == sought.lr_at(k + 1)
+
+
+@pytest.mark.parametrize("step", [-1, 1.5, True, "3"])
+def test_seek_refuses_what_is_not_a_step(step):
+    sched = schedules.PolicyScheduler(
+        make_optimizer(), schedules.create("cosine", max_lr=0.1), epochs=2
+    )
+    with pytest.raises(ParameterError, match="step"):
+        sched.seek(step)
+
+
 def test_scheduler_refuses_state_of_another_policy():
     opt = make_optimizer()
     sched = schedules.PolicyScheduler(opt, schedules.create("cosine", max_lr=0.1), epochs=10)

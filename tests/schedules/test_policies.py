@@ -3,7 +3,11 @@ points, and against torch's own scheduler where torch has one."""
 
 from __future__ import annotations
 
+import copy
 import math
+import multiprocessing
+import operator
+import pickle
 
 import numpy as np
 import pytest
@@ -159,6 +163,43 @@ def test_spec_round_trip(name):
     again = schedules.from_spec(policy.spec())
     assert again == policy
     assert [again(t, T) for t in TS[::50]] == [policy(t, T) for t in TS[::50]]
+
+
+@pytest.mark.parametrize("name", schedules.POLICIES.names())
+def test_every_policy_pickles_through_its_spec(name):
+    policy = schedules.create(name, **CASES[name][0])
+    for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
+        again = pickle.loads(pickle.dumps(policy, protocol=protocol))
+        assert again == policy and again.spec() == policy.spec()
+        assert [again(t, T) for t in TS[::25]] == [policy(t, T) for t in TS[::25]]
+    assert copy.deepcopy(policy) == policy
+
+
+def test_nested_policies_pickle():
+    inner = schedules.create("composite", max_lr=1.0, min_lr=0.2)
+    policy = schedules.create(
+        "piecewise",
+        stages=[[0.5, schedules.create("scaled", policy=inner, factor=0.1)], [1, inner]],
+    )
+    again = pickle.loads(pickle.dumps(policy))
+    assert again == policy
+    assert isinstance(again.params["stages"][0][1].params["policy"], schedules.Policy)
+    assert [again(t, T) for t in TS[::10]] == [policy(t, T) for t in TS[::10]]
+
+
+def test_an_unregistered_policy_refuses_to_pickle_but_copies():
+    custom = schedules.Policy("mine", {"max_lr": 0.1}, lambda t, T: 0.1)
+    with pytest.raises(pickle.PicklingError, match="not registered"):
+        pickle.dumps(custom)
+    assert copy.deepcopy(custom) is custom and copy.copy(custom) is custom
+
+
+def test_a_spawned_process_computes_the_same_values():
+    policies = [schedules.create(name, **CASES[name][0]) for name in sorted(CASES)]
+    sample = operator.methodcaller("curve", T, 3)  # pickles by name: the policy travels as data
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        there = pool.map(sample, policies)
+    assert there == [sample(p) for p in policies]
 
 
 def test_reference_sample_values():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import pickle
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -24,7 +25,9 @@ class Policy:
 
     `t` is training progress in epochs (fractional when the LR is updated every iteration) and
     `T` the total number of epochs. A policy has no state; `spec()` gives the JSON-able
-    description from which `from_spec` rebuilds it.
+    description from which `from_spec` rebuilds it, and pickling goes through that spec (the
+    closure behind `__call__` cannot be pickled), so a policy crosses into spawned worker
+    processes; there its name must be registered too, as every built-in policy is.
     """
 
     __slots__ = ("_fn", "name", "params")
@@ -64,6 +67,19 @@ class Policy:
         n = max(1, min(round(T * steps_per_epoch), MAX_CURVE_POINTS))
         ts = [T * i / n for i in range(n + 1)]
         return ts, [self(t, T) for t in ts]
+
+    def __reduce__(self) -> tuple[Any, tuple[dict[str, Any]]]:
+        if self.name not in POLICIES:
+            raise pickle.PicklingError(
+                f"Policy {self.name!r} is not registered, so it cannot be rebuilt from its spec."
+            )
+        return from_spec, (self.spec(),)
+
+    def __copy__(self) -> Policy:
+        return self  # immutable: a copy is the policy itself
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Policy:
+        return self
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Policy) and self.spec() == other.spec()

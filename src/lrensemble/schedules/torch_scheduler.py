@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,6 +20,10 @@ class PolicyScheduler(LRScheduler):
     group g is `policy(i / steps_per_epoch, epochs) * group_scales[g]`. Group scales default to
     each group's `"lr_scale"` entry, or 1.
 
+    `lr_at(step)` reads the LRs of any step without moving the scheduler, and `seek(step)` (or
+    `start_step=`) puts the scheduler and its optimizer where `step` calls of `step()` would:
+    the way to resume from a step count rather than from a saved `state_dict`.
+
     Example:
         >>> import torch
         >>> from lrensemble.schedules import PolicyScheduler, create
@@ -26,6 +31,9 @@ class PolicyScheduler(LRScheduler):
         >>> sched = PolicyScheduler(opt, create("cosine", max_lr=0.1), epochs=10, steps_per_epoch=5)
         >>> round(opt.param_groups[0]["lr"], 6)
         0.1
+        >>> sched.seek(25)  # half way: the cosine's midpoint
+        >>> [round(lr, 6) for lr in sched.get_last_lr()], sched.lr_at(50)
+        ([0.05], [0.0])
     """
 
     def __init__(
@@ -36,6 +44,8 @@ class PolicyScheduler(LRScheduler):
         steps_per_epoch: int = 1,
         group_scales: Sequence[float] | None = None,
         last_epoch: int = -1,
+        *,
+        start_step: int = 0,
     ) -> None:
         self.policy = from_spec(policy)
         if not epochs > 0:
@@ -55,15 +65,37 @@ class PolicyScheduler(LRScheduler):
             )
         self.group_scales = [float(s) for s in group_scales]
         super().__init__(optimizer, last_epoch)
+        if start_step:
+            self.seek(start_step)
 
     @property
     def progress(self) -> float:
         """Training progress in epochs at the current step."""
         return max(self.last_epoch, 0) / self.steps_per_epoch
 
-    def get_lr(self) -> list[float]:  # type: ignore[override]
-        lr = self.policy(self.progress, self.epochs)
+    def lr_at(self, step: int) -> list[float]:
+        """Each parameter group's LR at iteration `step` (0 = the first), whatever the
+        scheduler's own position: `policy(step / steps_per_epoch, epochs) * group scale`."""
+        lr = self.policy(max(_whole(step), 0) / self.steps_per_epoch, self.epochs)
         return [lr * s for s in self.group_scales]
+
+    def seek(self, step: int) -> None:
+        """Move to iteration `step`: the scheduler's state and its optimizer's LRs become what
+        `step` calls of `step()` after construction leave (so a `state_dict` taken now equals
+        one taken after stepping there), without stepping through the steps in between."""
+        step = _whole(step)
+        if step < 0:
+            raise ParameterError(f"A scheduler step must be at least 0, got {step}.")
+        lrs = self.lr_at(step)
+        for group, lr in zip(self.optimizer.param_groups, lrs, strict=True):
+            group["lr"] = lr
+        self.last_epoch = step
+        # what LRScheduler's own bookkeeping holds after construction and `step` steps
+        self._step_count = step + 1
+        self._last_lr = list(lrs)
+
+    def get_lr(self) -> list[float]:  # type: ignore[override]
+        return self.lr_at(self.last_epoch)
 
     def _get_closed_form_lr(self) -> list[float]:
         return self.get_lr()
@@ -84,3 +116,12 @@ class PolicyScheduler(LRScheduler):
                 f"not {self.policy.label}."
             )
         super().load_state_dict(state)
+
+
+def _whole(step: int) -> int:
+    try:
+        if not isinstance(step, bool):
+            return operator.index(step)
+    except TypeError:
+        pass
+    raise ParameterError(f"A scheduler step must be a whole number, got {step!r}.")

@@ -1,6 +1,8 @@
-"""Training one member: optimizers (SGD, AdamW, SAM/ASAM), the trainer, safetensors
-checkpoints and hooks for extra losses, weight masks and weight averaging."""
+"""Training members: optimizers (SGD, AdamW, SAM/ASAM), the single-member trainer, the batched
+trainer (many members of one architecture at once), safetensors checkpoints and hooks for extra
+losses, weight masks and weight averaging."""
 
+from lrensemble.train.batched import predict_proba_many, train_members
 from lrensemble.train.checkpoint import load_state, load_weights, save_state, save_weights
 from lrensemble.train.evaluate import (
     classification_metrics,
@@ -37,7 +39,9 @@ __all__ = [
     "load_weights",
     "predict_logits",
     "predict_proba",
+    "predict_proba_many",
     "save_state",
     "save_weights",
     "train_member",
+    "train_members",
 ]
