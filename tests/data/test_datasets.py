@@ -52,6 +52,25 @@ def test_mnist1d_generation_leaves_global_rng_alone_and_survives_a_bad_cache(tmp
     assert (tmp_path / "mnist1d-v1.npz").stat().st_size > 100_000
 
 
+def test_mnist1d_source_tasks_are_other_datasets_with_their_own_identity(mnist1d):
+    source = load_dataset("mnist1d", samples=1000, generator_seed=7)
+    assert source.sizes() == {"train": 720, "val": 80, "test": 200}
+    assert source.info["samples"] == 1000 and source.info["generator_seed"] == 7
+    assert "samples" not in mnist1d.info  # the standard dataset keeps its identity
+    other = load_dataset("mnist1d", samples=1000, generator_seed=8)
+    assert not torch.equal(source.x_test, other.x_test)
+    assert source.describe() != other.describe()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [({"samples": 10}, "samples must be"), ({"generator_seed": -1}, "generator_seed must")],
+)
+def test_mnist1d_generator_parameters_are_checked(kwargs, fragment):
+    with pytest.raises(DataError, match=fragment):
+        load_dataset("mnist1d", **kwargs)
+
+
 def test_from_arrays_accepts_numpy_and_torch():
     x = np.random.default_rng(0).normal(size=(50, 3)).astype(np.float32)
     y = np.arange(50) % 4

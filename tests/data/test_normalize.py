@@ -131,7 +131,7 @@ def test_mnist1d_records_the_identity(monkeypatch):
         "x_test": rng.normal(size=(10, 40)).astype(np.float32),
         "y_test": np.arange(10),
     }
-    monkeypatch.setattr(mnist1d_module, "mnist1d_arrays", lambda: small)
+    monkeypatch.setattr(mnist1d_module, "mnist1d_arrays", lambda *args: small)
     ds = load_dataset("mnist1d")
     norm = Normalization.from_dict(ds.info["normalization"])
     assert norm == Normalization("none", 1.0, (), (), (1, 40))

@@ -13,7 +13,23 @@ from torch import nn
 
 from lrensemble.errors import CheckpointError
 
-HEAD_PREFIX = "head."
+
+def classifier_name(model: nn.Module) -> str:
+    """The name of the model's classifier (output layer) module: timm's own record of it, the
+    built-in models' `head`, else the last linear layer."""
+    cfg = getattr(model, "pretrained_cfg", None) or getattr(model, "default_cfg", None)
+    if isinstance(cfg, dict) and isinstance(cfg.get("classifier"), str):
+        try:
+            model.get_submodule(cfg["classifier"])
+            return cfg["classifier"]
+        except AttributeError:
+            pass
+    if isinstance(getattr(model, "head", None), nn.Module):
+        return "head"
+    linear = [name for name, m in model.named_modules() if isinstance(m, nn.Linear)]
+    if not linear:
+        raise CheckpointError(f"The model {type(model).__name__} has no linear classifier.")
+    return linear[-1]
 
 
 def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
@@ -48,14 +64,13 @@ def load_pretrained(
     or a shape mismatch elsewhere, are one `CheckpointError` sentence."""
     state = read_state_dict(path)
     own = model.state_dict()
+    head = classifier_name(model) + "."
     head_replaced = False
-    for name in [n for n in state if n.startswith(HEAD_PREFIX)]:
+    for name in [n for n in state if n.startswith(head)]:
         if name in own and (not keep_head or tuple(own[name].shape) != tuple(state[name].shape)):
             del state[name]
             head_replaced = True
-    missing = [
-        n for n in own if n not in state and not (head_replaced and n.startswith(HEAD_PREFIX))
-    ]
+    missing = [n for n in own if n not in state and not (head_replaced and n.startswith(head))]
     extra = [n for n in state if n not in own]
     wrong = [n for n in state if n in own and tuple(state[n].shape) != tuple(own[n].shape)]
     problem = (

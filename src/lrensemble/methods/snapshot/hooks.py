@@ -16,6 +16,7 @@ from torch import nn
 from lrensemble.errors import ParameterError
 from lrensemble.train.checkpoint import weights_digest
 from lrensemble.train.hooks import TrainContext, TrainHook
+from lrensemble.train.pretrained import classifier_name
 
 
 def _frozen_copy(model: nn.Module) -> nn.Module:
@@ -26,50 +27,53 @@ def _frozen_copy(model: nn.Module) -> nn.Module:
     return model
 
 
+def _classifier(model: nn.Module) -> nn.Module:
+    return model.get_submodule(classifier_name(model))
+
+
 class FeatureDistance(TrainHook):
-    """SSE-MSE: `alpha · MSE(f(x), f₁(x))`, f the current model's penultimate features (the
-    head's input in the same forward pass) and f₁ those of a frozen model 1 in eval mode on the
-    same batch."""
+    """SSE-MSE: `alpha · MSE(f(x), f₁(x))`, f the current model's penultimate features (its
+    classifier's input in the same forward pass) and f₁ those of a frozen model 1 in eval mode
+    on the same batch."""
 
     def __init__(self, reference: nn.Module, alpha: float) -> None:
-        if not hasattr(reference, "forward_features"):
-            raise ParameterError(
-                "The MSE variant needs a model with forward_features and a head (the built-in "
-                "models have them)."
-            )
         self.reference, self.alpha = _frozen_copy(reference), float(alpha)
-        self._features: torch.Tensor | None = None
-        self._handle: Any = None
+        self._features: dict[str, torch.Tensor] = {}
+        self._handles: list[Any] = []
 
     def spec(self) -> dict[str, Any]:
-        return {"hook": "FeatureDistance", "alpha": self.alpha, "reference": self._digest()}
+        return {
+            "hook": "FeatureDistance",
+            "alpha": self.alpha,
+            "reference": weights_digest(self.reference),
+        }
 
-    def _digest(self) -> str:
-        return weights_digest(self.reference)
+    def _keep(self, key: str) -> Any:
+        def keep(_module: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
+            self._features[key] = args[0]
+
+        return keep
 
     def on_train_start(self, ctx: TrainContext) -> None:
-        head = getattr(ctx.model, "head", None)
-        if not isinstance(head, nn.Module):
-            raise ParameterError("The MSE variant needs a model with a head module.")
         self.reference.to(ctx.device)
-
-        def keep(_module: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
-            self._features = args[0]
-
-        self._handle = head.register_forward_pre_hook(keep)
+        self._handles = [
+            _classifier(ctx.model).register_forward_pre_hook(self._keep("own")),
+            _classifier(self.reference).register_forward_pre_hook(self._keep("reference")),
+        ]
 
     def extra_loss(self, ctx, x, y, logits):  # type: ignore[no-untyped-def]
-        if self._features is None:
+        features = self._features.pop("own", None)
+        if features is None:
             return None
         with torch.no_grad():
-            target = self.reference.forward_features(x)
-        features, self._features = self._features, None
+            self.reference(x)
+        target = self._features.pop("reference")
         return self.alpha * F.mse_loss(features, target)
 
     def on_train_end(self, ctx: TrainContext) -> None:
-        if self._handle is not None:
-            self._handle.remove()
-            self._handle = None
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
 
 
 class _PerBatchChoice(TrainHook):
@@ -160,11 +164,12 @@ class PredictionDiversity(_PerBatchChoice):
 
 def model_blocks(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """The model's blocks in order, for freezing a prefix: its top-level modules except the
-    head, each top-level `nn.Sequential` taken layer by layer; layers without parameters or
-    buffers (activations, flatten) are not counted."""
+    classifier, each top-level `nn.Sequential` taken layer by layer; layers without parameters
+    or buffers (activations, flatten) are not counted."""
+    head = classifier_name(model)
     blocks = []
     for name, child in model.named_children():
-        if name == "head":
+        if name == head:
             continue
         parts = (
             [(f"{name}.{n}", c) for n, c in child.named_children()]
