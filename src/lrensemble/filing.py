@@ -11,6 +11,7 @@ mix of methods can share one pool and be selected together.
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -37,8 +38,8 @@ class NewMember:
 
     `record` is what the trainer wrote (`TrainResult.record`: data, model spec, policy,
     training settings, hooks, starting weights, metrics, timings) or any JSON-able description;
-    `method` names the producer (`lr_tuning`, `snapshot`, `prune_and_tune`, `hdet`, `train`, or
-    a user's own); `parent` the member (or checkpoint) it was made from, if any. `weights` is a
+    `method` names the producer (`lr_tuning`, `starsse`, `sse-mse`, `local_de`, `train`, or a
+    user's own); `parent` the member (or checkpoint) it was made from, if any. `weights` is a
     safetensors file of the model's weights when one exists already (it is copied), else the
     model's current weights are written."""
 
@@ -81,8 +82,13 @@ def file_members(
 ) -> list[str]:
     """Predict, write and record `members` in `pool`; returns the ids filed now. A member whose
     id the pool already has is skipped (`skip_existing`, e.g. filed by another worker), or
-    refused. The dataset must be the pool's: its splits and labels are checked."""
+    refused. The dataset must be the pool's: its splits and labels are checked. A diverged
+    member is refused. Models are moved to `device` to predict, and stay there."""
     _check_same_data(pool, dataset)
+    for member in members:
+        status = member.record.get("status", "complete")
+        if status != "complete":
+            raise ParameterError(f"Member {member.id} is {status}, not complete: not filed.")
     todo = [m for m in members if not (skip_existing and pool.member_dir(m.id).exists())]
     ids = [m.id for m in todo]
     if len(set(ids)) != len(ids):
@@ -92,12 +98,17 @@ def file_members(
     filed = []
     for member, member_probs in zip(todo, probs, strict=True):
         record = pool_record(member.record, member.method, member.parent)
-        if member.weights is not None:
-            pool.add_member(member.id, member_probs, record, weights=member.weights)
-        else:
-            with tempfile.TemporaryDirectory(prefix="lrens-weights-") as tmp:
-                weights = save_weights(member.model, Path(tmp) / "model.safetensors")
-                pool.add_member(member.id, member_probs, record, weights=weights)
+        try:
+            if member.weights is not None:
+                pool.add_member(member.id, member_probs, record, weights=member.weights)
+            else:
+                with tempfile.TemporaryDirectory(prefix="lrens-weights-") as tmp:
+                    weights = save_weights(member.model, Path(tmp) / "model.safetensors")
+                    pool.add_member(member.id, member_probs, record, weights=weights)
+        except ParameterError:
+            if skip_existing and pool.member_dir(member.id).exists():
+                continue  # another worker filed it while this one predicted
+            raise
         filed.append(member.id)
     return filed
 
@@ -139,15 +150,19 @@ def _predict(
     out: list[dict[str, np.ndarray]] = [{} for _ in members]
     groups: dict[Any, list[int]] = {}
     for i, member in enumerate(members):
-        groups.setdefault(_architecture(member.model), []).append(i)
+        groups.setdefault(_architecture(member), []).append(i)
     for rows in groups.values():
         models = [members[i].model for i in rows]
-        together = len(models) > 1 and batch_blocker(models[0]) is None
+        together = len(models) > 1 and batch_blocker(models[0], dataset.input_shape) is None
         for split in splits:
             x = dataset.split(split)[0]
+            p = None
             if together:
-                p = predict_proba_many(models, x, batch_size, device).numpy()
-            else:
+                try:
+                    p = predict_proba_many(models, x, batch_size, device).numpy()
+                except Exception:  # a model vmap cannot vectorize after all: one by one
+                    together = False
+            if p is None:
                 p = np.stack(
                     [predict_proba(m.to(device), x, batch_size, device).numpy() for m in models]
                 )
@@ -156,12 +171,15 @@ def _predict(
     return out
 
 
-def _architecture(model: nn.Module) -> tuple[Any, ...]:
-    """What models must share to be evaluated together: class, parameter and buffer shapes."""
-    return (
-        type(model),
-        tuple((name, tuple(t.shape), t.dtype) for name, t in model.state_dict().items()),
-    )
+def _architecture(member: NewMember) -> tuple[Any, ...]:
+    """What members must share to be evaluated together: the model's class, its parameter and
+    buffer shapes, and how it was built (its recorded model spec, else its printed form, which
+    names layers and their settings)."""
+    model = member.model
+    spec = member.record.get("model")
+    built = json.dumps(spec, sort_keys=True, default=str) if spec else repr(model)
+    shapes = tuple((name, tuple(t.shape), t.dtype) for name, t in model.state_dict().items())
+    return (type(model), shapes, built)
 
 
 __all__ = ["NewMember", "file_members", "file_predictions", "pool_record"]

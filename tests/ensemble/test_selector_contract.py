@@ -229,3 +229,13 @@ def test_every_method_is_listed_and_buildable_with_defaults():
         selector = make_selector(method, size=2)
         assert selector.name == method and selector.size == 2
     assert make_selector("greedy", size=np.int64(3)).size == 3
+
+
+def test_every_method_takes_an_ensemble_config_with_parity_on():
+    """The report times every method with the user's [ensemble] table: parity (a focal
+    option) must not break the others."""
+    from lrensemble.ensemble import EnsembleConfig, ensemble_selector
+
+    config = EnsembleConfig(method="focal", parity=True)
+    for method in ("brute_force", "greedy", "focal"):
+        assert ensemble_selector(config.model_copy(update={"method": method}), 5) is not None

@@ -350,3 +350,15 @@ def test_a_shared_averaging_hook_and_bad_masks(mnist1d, caplog):
             hooks=[[bad], []],
             progress=False,
         )
+
+
+def test_ema_between_two_masks_trains_one_by_one():
+    """The stack applies a member's masks together, before or after its EMA update; a member
+    masked on both sides of it cannot be stacked."""
+    from lrensemble.train.stacked_hooks import hooks_blocker
+
+    mask = WeightMask({})
+    assert hooks_blocker([mask, WeightAveraging("ema")]) is None
+    assert hooks_blocker([WeightAveraging("ema"), mask]) is None
+    assert "both before and after" in hooks_blocker([mask, WeightAveraging("ema"), WeightMask({})])
+    assert hooks_blocker([mask, WeightAveraging("swa"), WeightMask({})]) is None

@@ -254,6 +254,21 @@ def test_a_changed_hook_or_start_is_another_member_not_the_finished_one(mnist1d,
     assert other.record["fingerprint"] != first["fingerprint"]
 
 
+def test_data_of_the_same_shape_is_another_member(tmp_path):
+    from lrensemble.data import from_arrays
+
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(120, 1, 40, generator=g), torch.arange(120) % 3
+    a = from_arrays(x[:100], y[:100], x[100:], y[100:])
+    b = from_arrays(x[:100] + 1, y[:100], x[100:], y[100:])
+    policy = schedules.create("constant", max_lr=0.05)
+    train_member(build_model("mlp", a), a, policy, cfg(epochs=1), out_dir=tmp_path, progress=False)
+    with pytest.raises(CheckpointError, match="different setup"):
+        train_member(
+            build_model("mlp", b), b, policy, cfg(epochs=1), out_dir=tmp_path, progress=False
+        )
+
+
 def test_the_device_and_progress_bars_are_not_part_of_a_member(mnist1d, tmp_path):
     policy = schedules.create("cosine", max_lr=0.05)
     first = train_member(
@@ -321,20 +336,19 @@ def test_swa_averages_the_end_of_epoch_weights(mnist1d):
 
 
 def test_ema_averages_every_step_with_its_decay(mnist1d):
-    """EMA: after every step, avg = decay * avg + (1 - decay) * weights, from the start
-    weights; at the end the averaged weights replace the model's."""
-    decay = 0.9
+    """EMA: the first step's weights, then avg = decay * avg + (1 - decay) * weights after
+    every step; at the end the averaged weights replace the model's. Four steps at decay 0.5:
+    the start of the average still weighs 1/8, so a wrong start would show."""
+    decay = 0.5
     ema: dict[str, torch.Tensor] = {}
     raw: dict[str, torch.Tensor] = {}
 
     class Track(TrainHook):  # runs before the averaging hook, on the same steps
-        def on_train_start(self, ctx):
-            ema.update({k: v.detach().clone() for k, v in ctx.model.state_dict().items()})
-
         def after_step(self, ctx):
             for k, v in ctx.model.state_dict().items():
-                ema[k] = decay * ema[k] + (1 - decay) * v.detach()
-                raw[k] = v.detach().clone()
+                w = v.detach().clone()
+                ema[k] = w if k not in ema else decay * ema[k] + (1 - decay) * w
+                raw[k] = w
 
         def spec(self):
             return None
@@ -344,14 +358,14 @@ def test_ema_averages_every_step_with_its_decay(mnist1d):
         model,
         mnist1d,
         schedules.create("constant", max_lr=0.05),
-        cfg(epochs=2),
+        cfg(epochs=1, batch_size=1024),
         hooks=[Track(), WeightAveraging("ema", decay=decay)],
         progress=False,
     )
     for name, value in model.state_dict().items():
-        torch.testing.assert_close(value, ema[name], rtol=1e-3, atol=1e-5)
+        torch.testing.assert_close(value, ema[name], rtol=1e-5, atol=1e-7)
     # the last step's weights are not the average: the check above can tell them apart
-    assert max((model.state_dict()[k] - raw[k]).abs().max().item() for k in raw) > 1e-3
+    assert max((model.state_dict()[k] - raw[k]).abs().max().item() for k in raw) > 1e-4
 
 
 def test_a_member_with_hooks_resumed_after_a_kill_equals_an_uninterrupted_one(mnist1d, tmp_path):
@@ -361,7 +375,8 @@ def test_a_member_with_hooks_resumed_after_a_kill_equals_an_uninterrupted_one(mn
 
     def run(out_dir, extra=()):
         model = build_model("cnn1d", mnist1d)
-        hooks = [WeightMask(half_masks(model)), WeightAveraging("swa", start_epoch=1), *extra]
+        # an observer first, then not at all: hook states must follow the hooks, not positions
+        hooks = [*extra, WeightMask(half_masks(model)), WeightAveraging("swa", start_epoch=1)]
         train_member(
             model, mnist1d, policy, cfg(epochs=4), out_dir=out_dir, hooks=hooks, progress=False
         )

@@ -129,6 +129,7 @@ def pool_merge(
 
 def _member_rows(pool: Any) -> list[dict[str, Any]]:
     """Every member (complete or not) with its method, policy, status and metrics per split."""
+    import lrensemble.pool as pool_module
     from lrensemble.ensemble import member_metrics
 
     complete = pool.member_ids()
@@ -143,7 +144,7 @@ def _member_rows(pool: Any) -> list[dict[str, Any]]:
         rows.append(
             {
                 "id": member,
-                "method": record.get("method") or "imported",
+                "method": record.get("method") or pool_module.UNKNOWN_METHOD,
                 "parent": record.get("parent"),
                 "policy": record.get("policy") or {},
                 "status": record.get("status", "complete"),
@@ -266,7 +267,7 @@ def pool_show(
     method: Annotated[
         str | None,
         typer.Option(
-            "--method", help="Only members made by this method (lr_tuning, snapshot, ...)."
+            "--method", help="Only members made by this method (lr_tuning, starsse, import, ...)."
         ),
     ] = None,
     as_json: JsonOption = False,

@@ -44,9 +44,14 @@ def snapshot(
         f"{len(result.members)} members in {result.pool_dir} ({len(result.trained)} trained "
         f"now, {result.seconds:.1f} s)"
     )
-    if report and result.members:
+    if report:
         from lrensemble.pipeline import report_pool
-        from lrensemble.report import headline
+        from lrensemble.pool import Pool
+        from lrensemble.report import MIN_MEMBERS, headline
 
+        complete = len(Pool.open(result.pool_dir).member_ids())
+        if complete < MIN_MEMBERS:
+            out.print(f"no report: it needs {MIN_MEMBERS} members, the pool has {complete}")
+            return
         results = report_pool(result.pool_dir, out_dir / "report")
         out.print(headline(results, out_dir / "report"))

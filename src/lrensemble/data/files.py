@@ -11,7 +11,6 @@ fits a `Normalization` on the training split alone, applies it to every split an
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import itertools
 import math
@@ -26,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from lrensemble.data.base import Dataset, carve_validation, from_arrays
+from lrensemble.data.base import Dataset, carve_validation, content_digest, from_arrays
 from lrensemble.data.normalize import Normalization, check_per
 from lrensemble.data.registry import register_dataset
 from lrensemble.errors import DataError, ParameterError
@@ -227,16 +226,6 @@ def _carve(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return kept.numpy(), carved.numpy()
 
 
-def _digest(ds: Dataset) -> str:
-    """A short checksum of every split's final tensors: member fingerprints include it, so
-    changed file contents at the same path never pass for the same data."""
-    h = hashlib.sha256()
-    for split in ("train", "val", "test"):
-        for t in ds.split(split):
-            h.update(np.ascontiguousarray(t.numpy()).data)
-    return h.hexdigest()[:16]
-
-
 def assemble(
     name: str,
     train: Split,
@@ -320,7 +309,7 @@ def assemble(
             "val_fraction": val_fraction if val is None else None,
             "test_fraction": test_fraction if test is None else None,
             "split_seed": seed,
-            "sha256": _digest(ds),
+            "sha256": content_digest(ds),
         }
     )
     if classes is not None:

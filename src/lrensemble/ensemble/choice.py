@@ -226,7 +226,7 @@ def ensemble_selector(config: EnsembleConfig, candidates: int | None = None) -> 
     options: dict[str, Any] = {"objective": config.objective}
     if config.method in ("focal", "hierarchical"):
         options["metric"] = config.metric
-    if config.parity:
+    if config.parity and config.method == "focal":  # the other methods take no parity
         options["parity"] = True
     if config.method == "random":
         options = {"seed": config.seed, "repeats": 1}

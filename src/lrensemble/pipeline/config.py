@@ -9,9 +9,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from lrensemble.config import load_toml
+from pydantic import Field, ValidationError
+
+from lrensemble.config import StrictModel, config_error, load_toml
 from lrensemble.ensemble import EnsembleConfig
-from lrensemble.tuning.config import TuneConfig, ensemble_table, load_tune_config
+from lrensemble.tuning.config import TuneConfig, tune_config_from
 
 
 @dataclass(frozen=True)
@@ -30,13 +32,26 @@ def demo_config_path() -> Path:
     return Path(str(resources.files("lrensemble") / "configs" / "demo.toml"))
 
 
+class _EnsembleTable(StrictModel):
+    ensemble: EnsembleConfig = Field(default_factory=EnsembleConfig)
+
+
+def ensemble_table(raw: dict[str, Any], where: str) -> EnsembleConfig:
+    """The `[ensemble]` table of a config (how the team is chosen), validated; its defaults
+    when the file has none."""
+    try:
+        return _EnsembleTable.model_validate({"ensemble": raw.get("ensemble") or {}}).ensemble
+    except ValidationError as exc:
+        raise config_error(exc, where, {}) from None
+
+
 def load_run_config(path: str | os.PathLike[str] | None, **overrides: Any) -> RunConfig:
     """Read and validate a run config (None: defaults); `overrides` as for
     `load_tune_config`."""
-    sweep = load_tune_config(path, **overrides)
     raw = load_toml(path) if path is not None else {}
     where = str(path) if path is not None else "default config"
-    return RunConfig(sweep=sweep, ensemble=ensemble_table(raw, where))
+    ensemble = ensemble_table(raw, where)  # a mistake there is found before the sweep's
+    return RunConfig(sweep=tune_config_from(raw, where, **overrides), ensemble=ensemble)
 
 
 __all__ = ["RunConfig", "demo_config_path", "load_run_config"]

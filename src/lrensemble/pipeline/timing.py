@@ -6,8 +6,9 @@ from __future__ import annotations
 import time
 
 from lrensemble.errors import LREnsembleError
+from lrensemble.pool import WEIGHTS_FILE as WEIGHTS
 from lrensemble.pool import Pool
-from lrensemble.report.analysis import WEIGHTS, InferenceTimer
+from lrensemble.report.analysis import InferenceTimer
 
 
 def inference_timer(pool: Pool, repeats: int = 3) -> InferenceTimer:

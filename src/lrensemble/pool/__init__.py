@@ -10,6 +10,20 @@ Readable with numpy alone (no torch import), versioned, written atomically:
 """
 
 from lrensemble.pool.merge import MergeResult, merge_pools
-from lrensemble.pool.store import POOL_FORMAT, Pool, import_predictions
+from lrensemble.pool.store import (
+    POOL_FORMAT,
+    UNKNOWN_METHOD,
+    WEIGHTS_FILE,
+    Pool,
+    import_predictions,
+)
 
-__all__ = ["POOL_FORMAT", "MergeResult", "Pool", "import_predictions", "merge_pools"]
+__all__ = [
+    "POOL_FORMAT",
+    "UNKNOWN_METHOD",
+    "WEIGHTS_FILE",
+    "MergeResult",
+    "Pool",
+    "import_predictions",
+    "merge_pools",
+]

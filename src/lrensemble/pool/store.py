@@ -24,6 +24,8 @@ from lrensemble.atomic import file_in_the_way, write_json, write_with
 from lrensemble.errors import DataError, ParameterError
 
 POOL_FORMAT = 1
+UNKNOWN_METHOD = "unknown"  # how commands name the method of a record that names none
+WEIGHTS_FILE = "model.safetensors"  # a member's weights, when it has them
 POOL_JSON = "pool.json"
 MEMBER_JSON = "member.json"
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -111,12 +113,21 @@ def _check_info(info: Any, path: Path) -> dict[str, Any]:
 
 
 def _check_record(record: Any, path: Path) -> dict[str, Any]:
-    """A member record whose fields read by every command (status, policy, epochs, timings,
-    metrics) have their documented shapes; anything else a producer recorded is kept as is."""
+    """A member record whose fields read by every command (status, method, parent, policy,
+    epochs, timings, metrics, snapshot) have their documented shapes; anything else a producer
+    recorded is kept as is."""
     if not isinstance(record, dict):
         raise DataError(f"{path} must hold a JSON object, not {_json_type(record)}.")
     if not isinstance(record.get("status", ""), str):
         raise _bad(path, "status", "a string", record["status"])
+    for key in ("method", "parent"):
+        if not isinstance(record.get(key), str | None):
+            raise _bad(path, key, "a string or null", record[key])
+    snapshot = record.get("snapshot")
+    if snapshot is not None and not (
+        isinstance(snapshot, dict) and _is_int(snapshot.get("cycle", 1))
+    ):
+        raise _bad(path, "snapshot", "an object with an integer cycle, or null", snapshot)
     policy = record.get("policy")
     if policy is not None:
         if not isinstance(policy, dict):

@@ -24,11 +24,12 @@ from lrensemble.ensemble import (
 )
 from lrensemble.ensemble.teams import MAX_ENUMERATION_MEMBERS
 from lrensemble.errors import CheckpointError, ParameterError
-from lrensemble.pool import Pool
+from lrensemble.pool import UNKNOWN_METHOD, WEIGHTS_FILE, Pool
 from lrensemble.report.markdown import pct
 
+MIN_MEMBERS = 3  # Table 2 compares teams of 2 ... M - 1
 SELECTION_METHODS = ("brute_force", "greedy", "focal")
-WEIGHTS = "model.safetensors"
+WEIGHTS = WEIGHTS_FILE
 # measures the inference time of a team (member ids) on n samples: (seconds, None), or
 # (None, why not) when a member's model cannot be rebuilt, or (None, None) when members have
 # no models (imported predictions)
@@ -99,9 +100,9 @@ def analyze_pool(
                 f"The pool needs a {split} split; it has {', '.join(pool.splits)}."
             )
     ids = pool.ordered_member_ids()
-    if len(ids) < 3:
+    if len(ids) < MIN_MEMBERS:
         raise ParameterError(
-            f"A report needs at least 3 complete members; the pool has {len(ids)}."
+            f"A report needs at least {MIN_MEMBERS} complete members; the pool has {len(ids)}."
         )
     pv, yv = pool.probs("val", ids), pool.labels("val")
     pt, yt = pool.probs("test", ids), pool.labels("test")
@@ -241,7 +242,7 @@ def analyze_pool(
 def members_by_method(
     members: list[dict[str, Any]], chosen: list[str], test_probs: np.ndarray, labels: np.ndarray
 ) -> dict[str, Any]:
-    """Per method that made members (LR tuning, snapshot, ...; "imported" when a record names
+    """Per method that made members (lr_tuning, starsse, import, ...; "unknown" when a record names
     none): how many, how many the chosen ensemble took, the best validation and test accuracy,
     and its members as one ensemble on test, as the StarSSE thesis's Table 4.1 compares
     methods: the members' mean accuracy, their prediction diversity (Fort et al.; None for a
@@ -249,7 +250,7 @@ def members_by_method(
     `members`."""
     groups: dict[str, list[int]] = {}
     for i, m in enumerate(members):
-        groups.setdefault(m.get("method") or "imported", []).append(i)
+        groups.setdefault(m.get("method") or UNKNOWN_METHOD, []).append(i)
     out = {}
     for method, rows in sorted(groups.items()):
         group = [members[i] for i in rows]

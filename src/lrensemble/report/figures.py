@@ -9,6 +9,7 @@ import numpy as np
 
 from lrensemble.ensemble import parameter_cosine_similarity, team_sizes
 from lrensemble.plotting import pyplot, save_figure
+from lrensemble.pool import UNKNOWN_METHOD
 
 MAX_POINTS = 200_000
 
@@ -166,7 +167,7 @@ def member_trajectory(members: list[dict[str, Any]], path: Path) -> Path | None:
     lines: dict[str, list[tuple[int, float]]] = {}
     for m in members:
         if isinstance(m.get("cycle"), int):
-            lines.setdefault(m.get("method") or "imported", []).append(
+            lines.setdefault(m.get("method") or UNKNOWN_METHOD, []).append(
                 (m["cycle"], m["test"]["accuracy"])
             )
     if not lines:

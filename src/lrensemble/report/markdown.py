@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from lrensemble.ensemble.choice import plural
+from lrensemble.pool import UNKNOWN_METHOD
 
 
 def pct(x: float | None) -> str:
@@ -155,7 +156,7 @@ def render(results: dict[str, Any], figures: dict[str, str]) -> str:
             [
                 [
                     m["id"],
-                    *([m.get("method") or "imported"] if mixed else []),
+                    *([m.get("method") or UNKNOWN_METHOD] if mixed else []),
                     _policy(m["policy"]),
                     pct(m["val"]["accuracy"]),
                     pct(m["test"]["accuracy"]),

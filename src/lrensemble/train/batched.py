@@ -44,7 +44,7 @@ from lrensemble.train.chunk import (
 )
 from lrensemble.train.evaluate import classification_metrics
 from lrensemble.train.functional_optim import clip_per_member
-from lrensemble.train.hooks import TrainHook
+from lrensemble.train.hooks import TrainHook, weight_hooks
 from lrensemble.train.stacked import StackedModels, check_same_architecture
 from lrensemble.train.stacked_hooks import averaging_of, hooks_blocker, stack_key
 from lrensemble.train.trainer import (
@@ -386,7 +386,7 @@ def _end_of_epoch(
                 member.model,
                 opt,
                 sched,
-                [h.state_dict() for h in member.hooks],
+                [h.state_dict() for h in weight_hooks(member.hooks)],
                 member.history,
                 epoch,
                 chunk.elapsed[pos],

@@ -24,7 +24,7 @@ from lrensemble.schedules.torch_scheduler import PolicyScheduler
 from lrensemble.train.checkpoint import load_state, load_state_into
 from lrensemble.train.evaluate import classification_metrics, predict_logits
 from lrensemble.train.functional_optim import StackedOptimizer
-from lrensemble.train.hooks import TrainContext, TrainHook
+from lrensemble.train.hooks import TrainContext, TrainHook, weight_hooks
 from lrensemble.train.stacked import StackedModels, torch_optimizer
 from lrensemble.train.stacked_hooks import StackedAverage, StackedMasks, averaging_of, stack_key
 from lrensemble.train.trainer import (
@@ -32,6 +32,7 @@ from lrensemble.train.trainer import (
     TrainConfig,
     TrainResult,
     member_record,
+    other_setup,
     write_member,
 )
 
@@ -62,11 +63,9 @@ def load_member(member: Member, device: torch.device) -> None:
     path = member.out / CHECKPOINT  # type: ignore[operator]
     state = load_state(path, device)
     if state.get("fingerprint") != member.fingerprint:
-        raise CheckpointError(
-            f"{path} was made with a different setup; use another output directory or delete it."
-        )
+        raise CheckpointError(f"{path} {other_setup(state)}")
     load_state_into(member.model, state["model"], str(path))
-    for hook, hook_state in zip(member.hooks, state.get("hooks", []), strict=False):
+    for hook, hook_state in zip(weight_hooks(member.hooks), state.get("hooks", []), strict=False):
         hook.load_state_dict(hook_state)
     member.state = state["optimizer"]
     member.history = list(state["history"])

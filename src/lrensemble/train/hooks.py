@@ -7,7 +7,7 @@ variants), pruning masks (Prune-and-Tune) and averaging (SWA-style members).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -40,12 +40,16 @@ class TrainHook:
     """Base class: override what you need. `state_dict`/`load_state_dict` make a hook resumable
     (tensors are fine: they go to the safetensors checkpoint). `spec()` describes the hook in
     the member's identity: override it to include every setting that changes the weights, or
-    to return None for a hook that only observes (logging, timing), which changes no member."""
+    to return None for a hook that only observes (logging, timing), which changes no member.
+    `cleanup` undoes what `on_train_start` set up, however training ends (diverged, errors)."""
 
     def spec(self) -> dict[str, Any] | None:
-        """JSON-able description, part of the member's fingerprint (default: the class)."""
+        """JSON-able description, part of the member's fingerprint. The default: the class
+        and the hook's public attributes that are plain values (numbers, strings, lists of
+        them); override it when a setting lives elsewhere."""
         cls = type(self)
-        return {"hook": f"{cls.__module__}.{cls.__qualname__}"}
+        plain = {k: v for k, v in vars(self).items() if not k.startswith("_") and _plain(v)}
+        return {"hook": f"{cls.__module__}.{cls.__qualname__}", **plain}
 
     def on_train_start(self, ctx: TrainContext) -> None: ...
 
@@ -60,18 +64,47 @@ class TrainHook:
 
     def on_train_end(self, ctx: TrainContext) -> None: ...
 
+    def cleanup(self, ctx: TrainContext) -> None: ...
+
     def state_dict(self) -> dict[str, Any]:
         return {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
+def _plain(value: Any) -> bool:
+    if isinstance(value, (bool, int, float, str, type(None))):
+        return True
+    return isinstance(value, (list, tuple)) and all(_plain(v) for v in value)
+
+
+def _function_digest(fn: Callable[..., Any]) -> str:
+    """A digest of a function's code, constants and captured plain values, so that two
+    lambdas of one scope, or one closure over different numbers, are told apart."""
+    code = getattr(fn, "__code__", None)
+    digest = hashlib.sha256(repr(fn).encode() if code is None else code.co_code)
+    if code is not None:
+        digest.update(repr(code.co_consts).encode())
+        for cell in getattr(fn, "__closure__", None) or ():
+            value = cell.cell_contents
+            digest.update(repr(value).encode() if _plain(value) else type(value).__name__.encode())
+    return digest.hexdigest()[:16]
+
+
+def weight_hooks(hooks: Sequence[TrainHook]) -> list[TrainHook]:
+    """The hooks that are part of a member's identity (a spec; observers have None): the ones
+    whose state a checkpoint keeps, in order, so that adding or dropping an observer between a
+    run and its resume never hands one hook another's state."""
+    return [hook for hook in hooks if hook.spec() is not None]
+
+
 class ExtraLoss(TrainHook):
     """Add `weight * fn(ctx, x, y, logits)` to the training loss of every batch.
 
-    `describe` names what the loss depends on beyond `fn`'s name (e.g. a digest of a reference
-    model's weights), for the member's identity: two losses with one function but different
-    references must be told apart."""
+    The member's identity covers `fn`'s name, code, constants and captured plain values;
+    `describe` names what else the loss depends on (e.g. a digest of a reference model's
+    weights, or a captured tensor), so that two losses with one function but different
+    references are told apart."""
 
     def __init__(
         self,
@@ -84,7 +117,13 @@ class ExtraLoss(TrainHook):
 
     def spec(self) -> dict[str, Any]:
         fn = f"{getattr(self.fn, '__module__', '?')}.{getattr(self.fn, '__qualname__', self.fn)}"
-        return {"hook": "ExtraLoss", "fn": fn, "weight": self.weight, **self.describe}
+        return {
+            "hook": "ExtraLoss",
+            "fn": fn,
+            "code": _function_digest(self.fn),
+            "weight": self.weight,
+            **self.describe,
+        }
 
     def extra_loss(self, ctx, x, y, logits):  # type: ignore[no-untyped-def]
         return self.weight * self.fn(ctx, x, y, logits)

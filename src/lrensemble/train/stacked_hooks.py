@@ -35,6 +35,13 @@ def hooks_blocker(hooks: Sequence[TrainHook]) -> str | None:
             return f"its hook {type(hook).__name__} needs the member's own model"
     if sum(type(h) is WeightAveraging for h in hooks) > 1:
         return "it averages its weights twice (two WeightAveraging hooks)"
+    avg = averaging_of(hooks)
+    if avg is not None and avg.mode == "ema":
+        where = hooks.index(avg)
+        before = any(isinstance(h, WeightMask) for h in hooks[:where])
+        after = any(isinstance(h, WeightMask) for h in hooks[where + 1 :])
+        if before and after:  # the stack masks all at once, before or after the average
+            return "it masks its weights both before and after its EMA update"
     return None
 
 

@@ -44,10 +44,15 @@ from lrensemble.train.checkpoint import (
     weights_digest,
 )
 from lrensemble.train.evaluate import classification_metrics, predict_logits
-from lrensemble.train.hooks import TrainContext, TrainHook
+from lrensemble.train.hooks import TrainContext, TrainHook, weight_hooks
 from lrensemble.train.optim import create_optimizer, needs_closure
 
 MEMBER_FORMAT = 1
+# what a member's identity covers: 2 since hooks and starting weights are in it (members of
+# version 1 open and select as before, but do not resume or merge by fingerprint)
+IDENTITY_VERSION = 2
+# training settings that change no weight: where it runs, how it evaluates and checkpoints
+NOT_IN_IDENTITY = {"device", "eval_batch_size", "checkpoint_every", "divergence_check_every"}
 WEIGHTS = "model.safetensors"
 MEMBER_JSON = "member.json"
 CHECKPOINT = "checkpoint.safetensors"
@@ -198,98 +203,100 @@ def train_member(
     if out is not None and resume and (out / CHECKPOINT).exists():
         state = load_state(out / CHECKPOINT, device)
         if state.get("fingerprint") != fingerprint:
-            raise CheckpointError(
-                f"{out / CHECKPOINT} was made with a different setup; use another output "
-                "directory or delete it."
-            )
+            raise CheckpointError(f"{out / CHECKPOINT} {other_setup(state)}")
         load_state_into(model, state["model"], str(out / CHECKPOINT))
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        for hook, hook_state in zip(hooks, state.get("hooks", []), strict=False):
+        for hook, hook_state in zip(weight_hooks(hooks), state.get("hooks", []), strict=False):
             hook.load_state_dict(hook_state)
         history = state["history"]
         start_epoch, elapsed = int(state["epoch"]) + 1, float(state["seconds"])
 
-    for hook in hooks:
-        hook.on_train_start(ctx)
-
-    x_val, y_val = dataset.split("val")
-    diverged_at: dict[str, int] | None = None
-    steps = len(loader)
-    with Bars(progress_enabled(progress)) as bars:
-        bar = bars.add(
-            description, total=config.epochs * len(loader), completed=start_epoch * len(loader)
-        )
-        info = ""
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            for epoch in range(start_epoch, config.epochs):
-                ctx.epoch = epoch
-                t0 = time.perf_counter()
-                torch.manual_seed(epoch_seed(config.seed, epoch))  # dropout etc., resumable
-                model.train()
-                loss_sum = torch.zeros((), device=device)
-                seen = 0
-                for i, (xb, yb) in enumerate(loader.epoch(epoch)):
-                    ctx.step = epoch * steps + i
-                    loss = _train_step(ctx, hooks, xb, yb, config)
-                    loss_sum += loss * len(yb)
-                    seen += len(yb)
-                    bars.update(bar, advance=1, info=f"epoch {epoch + 1}/{config.epochs} {info}")
-                    check = (i + 1) % config.divergence_check_every == 0 or i + 1 == steps
-                    if check and not torch.isfinite(loss_sum):  # one sync per check, not per step
-                        diverged_at = {"epoch": epoch, "step": ctx.step}
-                        break
-                if diverged_at is not None:
-                    break
-                record = {
-                    "epoch": epoch + 1,
-                    "train_loss": float(loss_sum) / max(seen, 1),
-                    "lr": float(optimizer.param_groups[0]["lr"]),
-                }
-                if len(y_val):
-                    logits = predict_logits(model, x_val, config.eval_batch_size, device)
-                    record.update(
-                        {f"val_{k}": v for k, v in classification_metrics(logits, y_val).items()}
-                    )
-                for hook in hooks:
-                    hook.on_epoch_end(ctx)
-                elapsed += time.perf_counter() - t0
-                record["seconds"] = elapsed
-                history.append(record)
-                last = epoch + 1 == config.epochs
-                if (
-                    out is not None
-                    and config.checkpoint_every
-                    and not last
-                    and ((epoch + 1) % config.checkpoint_every == 0)
-                ):
-                    save_checkpoint(
-                        out,
-                        fingerprint,
-                        model,
-                        optimizer,
-                        scheduler,
-                        [h.state_dict() for h in hooks],
-                        history,
-                        epoch,
-                        elapsed,
-                    )
-                acc = record.get("val_accuracy")
-                info = f"loss {record['train_loss']:.4f}" + (f"  val acc {acc:.4f}" if acc else "")
-                bars.update(bar, info=f"epoch {epoch + 1}/{config.epochs} {info}")
-
-    if diverged_at is not None:
-        result = TrainResult("diverged", history, {}, elapsed, len(history), out, diverged_at)
-    else:
+    try:
         for hook in hooks:
-            hook.on_train_end(ctx)
-        metrics = {}
-        for split in ("val", "test"):
-            x, y = dataset.split(split)
-            if len(y):
-                logits = predict_logits(model, x, config.eval_batch_size, device)
-                metrics[split] = classification_metrics(logits, y)
-        result = TrainResult("complete", history, metrics, elapsed, len(history), out)
+            hook.on_train_start(ctx)
+
+        x_val, y_val = dataset.split("val")
+        diverged_at: dict[str, int] | None = None
+        steps = len(loader)
+        with Bars(progress_enabled(progress)) as bars:
+            bar = bars.add(
+                description, total=config.epochs * len(loader), completed=start_epoch * len(loader)
+            )
+            info = ""
+            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                for epoch in range(start_epoch, config.epochs):
+                    ctx.epoch, where = epoch, f"epoch {epoch + 1}/{config.epochs}"
+                    t0 = time.perf_counter()
+                    torch.manual_seed(epoch_seed(config.seed, epoch))  # dropout etc., resumable
+                    model.train()
+                    loss_sum = torch.zeros((), device=device)
+                    seen = 0
+                    for i, (xb, yb) in enumerate(loader.epoch(epoch)):
+                        ctx.step = epoch * steps + i
+                        loss = _train_step(ctx, hooks, xb, yb, config)
+                        loss_sum += loss * len(yb)
+                        seen += len(yb)
+                        bars.update(bar, advance=1, info=f"{where} {info}")
+                        check = (i + 1) % config.divergence_check_every == 0 or i + 1 == steps
+                        # one sync per check, not per step
+                        if check and not torch.isfinite(loss_sum):
+                            diverged_at = {"epoch": epoch, "step": ctx.step}
+                            break
+                    if diverged_at is not None:
+                        break
+                    record = {
+                        "epoch": epoch + 1,
+                        "train_loss": float(loss_sum) / max(seen, 1),
+                        "lr": float(optimizer.param_groups[0]["lr"]),
+                    }
+                    if len(y_val):
+                        logits = predict_logits(model, x_val, config.eval_batch_size, device)
+                        val = classification_metrics(logits, y_val)
+                        record.update({f"val_{k}": v for k, v in val.items()})
+                    for hook in hooks:
+                        hook.on_epoch_end(ctx)
+                    elapsed += time.perf_counter() - t0
+                    record["seconds"] = elapsed
+                    history.append(record)
+                    last = epoch + 1 == config.epochs
+                    if (
+                        out is not None
+                        and config.checkpoint_every
+                        and not last
+                        and ((epoch + 1) % config.checkpoint_every == 0)
+                    ):
+                        save_checkpoint(
+                            out,
+                            fingerprint,
+                            model,
+                            optimizer,
+                            scheduler,
+                            [h.state_dict() for h in weight_hooks(hooks)],
+                            history,
+                            epoch,
+                            elapsed,
+                        )
+                    acc = record.get("val_accuracy")
+                    info = f"loss {record['train_loss']:.4f}"
+                    info += f"  val acc {acc:.4f}" if acc else ""
+                    bars.update(bar, info=f"{where} {info}")
+
+        if diverged_at is not None:
+            result = TrainResult("diverged", history, {}, elapsed, len(history), out, diverged_at)
+        else:
+            for hook in hooks:
+                hook.on_train_end(ctx)
+            metrics = {}
+            for split in ("val", "test"):
+                x, y = dataset.split(split)
+                if len(y):
+                    logits = predict_logits(model, x, config.eval_batch_size, device)
+                    metrics[split] = classification_metrics(logits, y)
+            result = TrainResult("complete", history, metrics, elapsed, len(history), out)
+    finally:
+        for hook in hooks:  # however training ended: undo what the hooks set up
+            hook.cleanup(ctx)
     result.record = member_record(setup, fingerprint, config, result, start_epoch, device)
     if out is not None:
         write_member(out, model, result)
@@ -355,9 +362,10 @@ def member_setup(
         "dataset": dataset.describe(),
         "model": model_spec or {"class": type(model).__name__},
         "policy": policy.spec(),
-        "train": config.model_dump(mode="json", exclude={"device"}),
+        "train": config.model_dump(mode="json", exclude=NOT_IN_IDENTITY),
         "hooks": [spec for spec in (hook.spec() for hook in hooks) if spec is not None],
         "start_weights": weights_digest(model),
+        "identity": IDENTITY_VERSION,
     }
     return setup, _fingerprint(setup)
 
@@ -392,6 +400,16 @@ def member_record(
     }
 
 
+def other_setup(saved: dict[str, Any]) -> str:
+    """Why a saved member or checkpoint is not the one asked for: the end of a sentence."""
+    if saved.get("identity") != IDENTITY_VERSION:
+        return (
+            "was made by an older lrensemble, whose member identity did not cover hooks and "
+            "starting weights; delete it or use another output directory."
+        )
+    return "was made with a different setup; use another output directory or delete it."
+
+
 def save_checkpoint(
     out: Path,
     fingerprint: str,
@@ -408,6 +426,7 @@ def save_checkpoint(
         out / CHECKPOINT,
         {
             "fingerprint": fingerprint,
+            "identity": IDENTITY_VERSION,
             "epoch": epoch,
             "seconds": elapsed,
             "history": history,
@@ -458,10 +477,7 @@ def finished_member(
     except (OSError, json.JSONDecodeError):
         return None  # treat an unreadable record as unfinished: it will be rewritten
     if record.get("fingerprint") != fingerprint:
-        raise CheckpointError(
-            f"{out} already holds a member trained with a different setup; use another output "
-            "directory or delete it."
-        )
+        raise CheckpointError(f"{out} holds a member that {other_setup(record)}")
     if record.get("status") == "complete":
         load_weights(model, out / WEIGHTS, device)
         model.to(device)

@@ -9,7 +9,6 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, model_validator
 
 from lrensemble.config import StrictModel, config_error, load_toml
-from lrensemble.ensemble.choice import EnsembleConfig
 from lrensemble.errors import ConfigError
 from lrensemble.train.run import TrainingSetup
 
@@ -82,30 +81,21 @@ class TuneConfig(TrainingSetup):
         return f"{self.data['name']}-{self.model['name']}-{self.search.method}"
 
 
-class _EnsembleTable(StrictModel):
-    ensemble: EnsembleConfig = Field(default_factory=EnsembleConfig)
-
-
-def ensemble_table(raw: dict[str, Any], where: str) -> EnsembleConfig:
-    """The `[ensemble]` table of a config file (how `lrens run` and `report` choose the team),
-    validated; its defaults when the file has none."""
-    try:
-        return _EnsembleTable.model_validate({"ensemble": raw.get("ensemble") or {}}).ensemble
-    except ValidationError as exc:
-        raise config_error(exc, where, {}) from None
-
-
 def load_tune_config(path: str | os.PathLike[str] | None, **overrides: Any) -> TuneConfig:
     """Read and validate a sweep config; `overrides` are `train.*` fields, `trials`,
     `storage`, `data` (a whole `[data]` table, e.g. from `--data`) and `model` (a model name,
     replacing the `[model]` table). Names and parameters of data, model and every policy are
-    checked here, before anything trains. An `[ensemble]` table (for `lrens run`) is checked
-    and left to the commands that choose teams."""
+    checked here, before anything trains. An `[ensemble]` table is `lrens run`'s (the
+    pipeline reads it); a sweep leaves it alone."""
     raw = load_toml(path) if path is not None else {}
     where = str(path) if path is not None else "default config"
+    return tune_config_from(raw, where, **overrides)
+
+
+def tune_config_from(raw: dict[str, Any], where: str, **overrides: Any) -> TuneConfig:
+    """`load_tune_config` on a config already read (`where` names it in errors)."""
     if "policy" in raw:
         raise ConfigError(f"{where}: policy: a sweep takes its policies from [search].")
-    ensemble_table(raw, where)
     raw = {k: v for k, v in raw.items() if k != "ensemble"}
     if overrides.get("data") is not None:
         raw["data"] = dict(overrides["data"])

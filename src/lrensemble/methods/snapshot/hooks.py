@@ -70,7 +70,7 @@ class FeatureDistance(TrainHook):
         target = self._features.pop("reference")
         return self.alpha * F.mse_loss(features, target)
 
-    def on_train_end(self, ctx: TrainContext) -> None:
+    def cleanup(self, ctx: TrainContext) -> None:
         for handle in self._handles:
             handle.remove()
         self._handles = []
@@ -215,7 +215,7 @@ class FreezeBlocks(TrainHook):
             module.train = types.MethodType(_always_eval, module)  # type: ignore[method-assign]
             module.eval()
 
-    def on_train_end(self, ctx: TrainContext) -> None:
+    def cleanup(self, ctx: TrainContext) -> None:
         for module in self._frozen:
             for p in module.parameters():
                 p.requires_grad_(True)

@@ -25,6 +25,7 @@ from torch import nn
 from lrensemble.atomic import file_in_the_way, write_json
 from lrensemble.data.base import Dataset
 from lrensemble.data.registry import load_dataset
+from lrensemble.device import resolve_device
 from lrensemble.errors import ConfigError, DataError
 from lrensemble.filing import NewMember, file_members
 from lrensemble.methods.snapshot.config import SnapshotConfig
@@ -72,11 +73,28 @@ class SnapshotResult:
 
 
 def fingerprint(config: SnapshotConfig, data_checksum: str | None = None) -> str:
-    """The run's identity: the config without the device, and the data files' checksum."""
+    """The run's identity: the config without the device, the data files' checksum and the
+    checkpoints' contents (a checkpoint replaced at the same path is another run)."""
     payload = config.model_dump(mode="json")
     payload["train"].pop("device", None)
     payload["data_sha256"] = data_checksum
+    payload["checkpoints_sha256"] = [file_digest(c) for c in config.snapshot.checkpoints]
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def file_digest(path: str | os.PathLike[str]) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def method_name(config: SnapshotConfig) -> str:
+    """The members' `method` in the pool and the start of their ids: the method and the
+    variant, e.g. `starsse` or `sse-mse`, so the report tells variants apart."""
+    spec = config.snapshot
+    return spec.method if spec.variant == "none" else f"{spec.method}-{spec.variant}"
 
 
 def plan(config: SnapshotConfig, tag: str) -> list[PlannedMember]:
@@ -84,7 +102,7 @@ def plan(config: SnapshotConfig, tag: str) -> list[PlannedMember]:
     number, and end with `tag` (part of the run's fingerprint) so that two runs filing into
     one pool never collide."""
     spec = config.snapshot
-    name = spec.method if spec.variant == "none" else f"{spec.method}-{spec.variant}"
+    name = method_name(config)
     seed, phase = config.train.seed, config.phase_epochs()
     members = []
     for i in range(1, spec.member_count() + 1):
@@ -273,13 +291,14 @@ class SnapshotRun:
                         member.id,
                         model,
                         self._record(member, trained.record),
-                        method=self.spec.method,
+                        method=method_name(cfg),
                         parent=parent,
                         weights=run_dir / WEIGHTS,
                     )
                 ],
                 dataset,
                 eval_batch_size=cfg.train.eval_batch_size,
+                device=resolve_device(cfg.train.device),
             )
             shutil.rmtree(run_dir, ignore_errors=True)
             val, test = trained.metrics["val"]["accuracy"], trained.metrics["test"]["accuracy"]
