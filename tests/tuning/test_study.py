@@ -79,3 +79,15 @@ def test_retry_stale_leaves_live_trials_alone(tmp_path):
     assert retry_stale(study, grace=60) == [stale.number]
     states = [t.state for t in study.get_trials(deepcopy=False)]
     assert states == [TrialState.FAIL, TrialState.RUNNING, TrialState.WAITING]
+
+
+def test_a_worker_is_known_dead_only_on_its_own_host():
+    import subprocess as sp
+
+    from lrensemble.tuning.study import HOST, worker_alive, worker_id
+
+    dead = sp.Popen(["true"])
+    dead.wait()
+    assert worker_alive(worker_id())
+    assert not worker_alive({"host": HOST, "pid": dead.pid})
+    assert worker_alive({"host": "another-machine", "pid": dead.pid})  # cannot tell: alive

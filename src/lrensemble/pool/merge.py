@@ -62,10 +62,12 @@ def _check_agree(a: Pool, b: Pool) -> None:
 
 
 def _same_member(a: Pool, a_id: str, b: Pool, b_id: str) -> bool:
-    """Whether two records are one member: same fingerprint, or (lacking one) byte-identical
-    predictions on every split."""
-    fa, fb = a.member(a_id).get("fingerprint"), b.member(b_id).get("fingerprint")
-    if fa is not None and fb is not None:
+    """Whether two records are one member: same fingerprint (when both have one, computed the
+    same way: their `identity` versions agree), else byte-identical predictions on every
+    split."""
+    ra, rb = a.member(a_id), b.member(b_id)
+    fa, fb = ra.get("fingerprint"), rb.get("fingerprint")
+    if fa is not None and fb is not None and ra.get("identity") == rb.get("identity"):
         return fa == fb
     try:
         return all(

@@ -59,6 +59,8 @@ from lrensemble.tuning.study import (
     resolve_storage_url,
     retry_stale,
     with_retry,
+    worker_alive,
+    worker_id,
 )
 
 POLL_SECONDS = 2.0
@@ -290,6 +292,7 @@ class Sweep:
         # is atomic in every storage); later, points whose trials failed are queued again
         # when a worker finds nothing left to claim
         if self.points and created:
+            study.set_user_attr("grid_queuer", worker_id())  # others wait while it lives
             self._queue_missing_points(study)
             study.set_user_attr("grid_queued", True)
         return dataset, pool, study
@@ -694,14 +697,16 @@ class Sweep:
         return result
 
     def _grid_being_queued(self, study: optuna.Study, waited: float) -> bool:
-        """Whether the worker that created the study may still be queueing the grid (it has
-        not said it is done, and the grace period has not passed: if it died doing so, this
-        worker queues the points instead)."""
-        return (
-            bool(self.points)
-            and not study.user_attrs.get("grid_queued")
-            and waited < self.config.study.grace_seconds
-        )
+        """Whether the worker that created the study may still be queueing the grid: it has
+        not said it is done, it is not known dead (its process is gone on this host), and the
+        grace period has not passed. Otherwise this worker queues the points itself."""
+        attrs = study.user_attrs
+        if not self.points or attrs.get("grid_queued"):
+            return False
+        queuer = attrs.get("grid_queuer")
+        if not isinstance(queuer, dict) or not worker_alive(queuer):
+            return False
+        return waited < self.config.study.grace_seconds
 
     @staticmethod
     def _done(study: optuna.Study) -> int:

@@ -165,6 +165,20 @@ def claim_lock(out_dir: Path, timeout: float = 600) -> Iterator[None]:
         yield
 
 
+def worker_id() -> dict[str, Any]:
+    """This process, as other workers can check it: host and process id."""
+    return {"host": HOST, "pid": os.getpid()}
+
+
+def worker_alive(worker: dict[str, Any]) -> bool:
+    """Whether a recorded worker may be alive: False only when it ran on this host and its
+    process is gone (a process on another host cannot be checked from here)."""
+    pid = worker.get("pid")
+    if worker.get("host") != HOST or not isinstance(pid, int) or pid <= 0:
+        return True
+    return pid == os.getpid() or _alive(pid)
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
