@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from lrensemble.methods.pat import load_pat_config
 from lrensemble.methods.snapshot import load_snapshot_config
 from lrensemble.pipeline import load_run_config
 from lrensemble.train.run import load_run
@@ -19,6 +20,8 @@ def test_shipped_config_loads(path):
     tables = tomllib.loads(path.read_text(encoding="utf-8"))
     if "snapshot" in tables:
         assert load_snapshot_config(path).snapshot.member_count() >= 1
+    elif "pat" in tables:
+        assert load_pat_config(path).pat.budget() >= 1
     elif "search" in tables:
         assert load_run_config(path).sweep.search.method in ("grid", "random", "tpe")
     else:

@@ -49,6 +49,7 @@ class NewMember:
     method: str
     parent: str | None = None
     weights: str | Path | None = None
+    files: dict[str, Path] | None = None  # more files of its own, e.g. a pruned member's masks
 
 
 def pool_record(
@@ -100,11 +101,15 @@ def file_members(
         record = pool_record(member.record, member.method, member.parent)
         try:
             if member.weights is not None:
-                pool.add_member(member.id, member_probs, record, weights=member.weights)
+                pool.add_member(
+                    member.id, member_probs, record, weights=member.weights, files=member.files
+                )
             else:
                 with tempfile.TemporaryDirectory(prefix="lrens-weights-") as tmp:
                     weights = save_weights(member.model, Path(tmp) / "model.safetensors")
-                    pool.add_member(member.id, member_probs, record, weights=weights)
+                    pool.add_member(
+                        member.id, member_probs, record, weights=weights, files=member.files
+                    )
         except ParameterError:
             if skip_existing and pool.member_dir(member.id).exists():
                 continue  # another worker filed it while this one predicted

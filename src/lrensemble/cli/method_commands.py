@@ -1,5 +1,5 @@
 """Producers of members beyond the LR sweep: `lrens snapshot` (snapshot ensembles from one
-pre-trained checkpoint)."""
+pre-trained checkpoint) and `lrens pat` (Prune and Tune ensembles)."""
 
 from __future__ import annotations
 
@@ -45,13 +45,57 @@ def snapshot(
         f"now, {result.seconds:.1f} s)"
     )
     if report:
-        from lrensemble.pipeline import report_pool
-        from lrensemble.pool import Pool
-        from lrensemble.report import MIN_MEMBERS, headline
+        _report(result.pool_dir, out_dir)
 
-        complete = len(Pool.open(result.pool_dir).member_ids())
-        if complete < MIN_MEMBERS:
-            out.print(f"no report: it needs {MIN_MEMBERS} members, the pool has {complete}")
-            return
-        results = report_pool(result.pool_dir, out_dir / "report")
-        out.print(headline(results, out_dir / "report"))
+
+@app.command("pat")
+def pat(
+    config: Annotated[Path, typer.Argument(help="TOML config with a [pat] table.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Run directory.")],
+    pool: Annotated[
+        Path | None,
+        typer.Option(
+            "--pool",
+            help="File the members into this pool (e.g. a sweep's, made from the same data) "
+            "instead of --out/pool.",
+        ),
+    ] = None,
+    report: Annotated[
+        bool, typer.Option("--report/--no-report", help="Write the report to --out/report.")
+    ] = True,
+    seed: SeedOption = None,
+    device: DeviceOption = None,
+    progress: ProgressOption = None,
+) -> None:
+    """Prune and Tune ensembles: a parent trained once, children pruned from it (random or
+    anti-random masks) and tuned briefly; with `baselines = true`, the paper's Table 1
+    comparisons at the same budget. A killed run resumes when run again."""
+    from lrensemble.methods.pat import load_pat_config, run_pat
+
+    cfg = load_pat_config(config, seed=seed, device=device)
+    spec = cfg.pat
+    out.print(
+        f"pat: {spec.members} {spec.strategy} children ({spec.prune}, sparsity "
+        f"{spec.sparsity:g}) of a {spec.parent_epochs}-epoch parent → {out_dir}"
+    )
+    result = run_pat(cfg, out_dir, pool_dir=pool, log=out.print, progress=progress)
+    out.print(
+        f"{len(result.members)} members in {result.pool_dir} ({len(result.trained)} trained "
+        f"now, {result.seconds:.1f} s)"
+    )
+    if report:
+        _report(result.pool_dir, out_dir)
+
+
+def _report(pool_dir: Path, out_dir: Path) -> None:
+    """The report of the pool into --out/report, when the pool has enough members."""
+    from lrensemble.pipeline import report_pool
+    from lrensemble.pool import Pool
+    from lrensemble.report import MIN_MEMBERS, headline
+
+    complete = len(Pool.open(pool_dir).member_ids())
+    if complete < MIN_MEMBERS:
+        out.print(f"no report: it needs {MIN_MEMBERS} members, the pool has {complete}")
+        return
+    results = report_pool(pool_dir, out_dir / "report")
+    out.print(headline(results, out_dir / "report"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -162,6 +163,19 @@ def from_arrays(
     if name == "arrays":  # a caller's own arrays: their content is their identity
         ds.info["sha256"] = content_digest(ds)
     return ds
+
+
+def bag(ds: Dataset, seed: int, fraction: float = 0.9) -> Dataset:
+    """The dataset with its training split cut to a seeded random `fraction` (bagging: each
+    member trains on its own subset); validation and test are untouched. The bag is recorded
+    in `info`, so members of different bags are different members."""
+    if not 0.0 < fraction <= 1.0:
+        raise ParameterError(f"The bagging fraction must be in (0, 1], got {fraction!r}.")
+    n = len(ds.y_train)
+    keep = torch.randperm(n, generator=torch.Generator().manual_seed(int(seed)))
+    keep = keep[: max(1, round(n * fraction))].sort().values
+    info = {**ds.info, "bag": {"seed": int(seed), "fraction": float(fraction)}}
+    return dataclasses.replace(ds, x_train=ds.x_train[keep], y_train=ds.y_train[keep], info=info)
 
 
 def content_digest(ds: Dataset) -> str:

@@ -59,6 +59,7 @@ class CNN1d(Classifier):
         channels: int,
         depth: int,
         kernel_size: int,
+        dropout: float = 0.0,
     ):
         super().__init__()
         c, length = in_shape
@@ -72,7 +73,8 @@ class CNN1d(Classifier):
             length = (length + 2 * (kernel_size // 2) - kernel_size) // 2 + 1
         if length < 1:
             raise ParameterError(f"Inputs of length {in_shape[1]} are too short for depth {depth}.")
-        self.body = nn.Sequential(*layers, nn.Flatten())
+        drop = [nn.Dropout(dropout)] if dropout else []  # on the features, before the head
+        self.body = nn.Sequential(*layers, nn.Flatten(), *drop)
         self.head = nn.Linear(channels * length, num_classes)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
@@ -87,20 +89,28 @@ def cnn1d(
     channels: int = 32,
     depth: int = 3,
     kernel_size: int = 5,
+    dropout: float = 0.0,
 ) -> CNN1d:
     """The 1-D CNN for MNIST-1D (inputs (C, L), e.g. (1, 40)): `depth` conv layers of
-    `channels` channels, stride 2."""
+    `channels` channels, stride 2; optional dropout on the features before the head."""
     shape = check_shape("cnn1d", tuple(in_shape), 2, "(channels, length)")
     if channels < 1 or depth < 1 or kernel_size < 1:
         raise ParameterError("cnn1d needs channels, depth and kernel_size of at least 1.")
-    return CNN1d(shape, num_classes, channels, depth, kernel_size)
+    _check_dropout(dropout)
+    return CNN1d(shape, num_classes, channels, depth, kernel_size, dropout)
 
 
 class LeNet(Classifier):
     """LeNet-5 as modernized in Prune-and-Tune: two 5×5 conv layers with ReLU and 2×2 max
     pooling, two hidden dense layers, a linear head."""
 
-    def __init__(self, in_shape: tuple[int, ...], num_classes: int, widths: tuple[int, ...]):
+    def __init__(
+        self,
+        in_shape: tuple[int, ...],
+        num_classes: int,
+        widths: tuple[int, ...],
+        dropout: float = 0.0,
+    ):
         super().__init__()
         c1, c2, f1, f2 = widths
         c, h, w = in_shape
@@ -122,11 +132,17 @@ class LeNet(Classifier):
             nn.ReLU(),
             nn.Linear(f1, f2),
             nn.ReLU(),
+            *([nn.Dropout(dropout)] if dropout else []),  # on the features, before the head
         )
         self.head = nn.Linear(f2, num_classes)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)
+
+
+def _check_dropout(dropout: float) -> None:
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+        raise ParameterError(f"dropout must be in [0, 1), got {dropout!r}.")
 
 
 # Widths (conv1, conv2, dense1, dense2). The paper gives only parameter counts (253,290,
@@ -136,9 +152,12 @@ LENET_WIDTHS = {"s": (16, 32, 256, 128), "m": (32, 64, 512, 256), "l": (64, 128,
 
 
 def _lenet(size: str):
-    def factory(num_classes: int, in_shape: Sequence[int] = (3, 32, 32)) -> LeNet:
+    def factory(
+        num_classes: int, in_shape: Sequence[int] = (3, 32, 32), *, dropout: float = 0.0
+    ) -> LeNet:
         shape = check_shape(f"lenet_{size}", tuple(in_shape), 3, "(channels, height, width)")
-        return LeNet(shape, num_classes, LENET_WIDTHS[size])
+        _check_dropout(dropout)
+        return LeNet(shape, num_classes, LENET_WIDTHS[size], dropout)
 
     factory.__doc__ = f"LeNet-{size.upper()} of Prune-and-Tune (widths {LENET_WIDTHS[size]})."
     return factory

@@ -411,9 +411,12 @@ class Pool:
         record: Mapping[str, Any],
         weights: str | os.PathLike[str] | None = None,
         logits: bool = False,
+        files: Mapping[str, str | os.PathLike[str]] | None = None,
     ) -> Path:
-        """Write a member: its predictions per split (all of the pool's splits), its record and
-        optionally its weights file (copied). The member appears atomically, all or nothing."""
+        """Write a member: its predictions per split (all of the pool's splits), its record,
+        optionally its weights file and other files of its own (`files`: name in the member's
+        directory -> source, e.g. a pruned member's masks), copied. The member appears
+        atomically, all or nothing."""
         check_member_id(member_id)
         target = self.member_dir(member_id)
         if target.exists():
@@ -437,6 +440,10 @@ class Pool:
                 _save_npy(staging / f"{split}.npy", p)
             if weights is not None:
                 write_with(staging / "model.safetensors", lambda tmp: shutil.copyfile(weights, tmp))
+            for name, source in (files or {}).items():
+                if not _ID.match(name) or name in (MEMBER_JSON, WEIGHTS_FILE):
+                    raise ParameterError(f"A member's file name must be simple, got {name!r}.")
+                write_with(staging / name, lambda tmp, src=source: shutil.copyfile(src, tmp))
             write_json(staging / MEMBER_JSON, {"id": member_id, "status": "complete", **record})
             os.rename(staging, target)
         except OSError as exc:

@@ -123,6 +123,27 @@ def constant(*, max_lr: float) -> Policy:
     return Policy("constant", {"max_lr": k0}, lambda t, T: k0)
 
 
+@register_policy("pat_parent")
+def pat_parent(
+    *, max_lr: float, decay_start: float = 0.5, decay_end: float = 0.9, final: float = 0.01
+) -> Policy:
+    """The Prune-and-Tune paper's parent schedule: max_lr until decay_start·T, a straight line
+    down to final·max_lr at decay_end·T, then constant."""
+    k0 = positive("max_lr", max_lr)
+    a, b = fractions("decay_start, decay_end", (decay_start, decay_end))
+    f = number("final", final, low=0.0, high=1.0, low_open=True)
+
+    def fn(t: float, T: float) -> float:
+        if not reached(t, a, T):
+            return k0
+        if reached(t, b, T):
+            return k0 * f
+        return k0 * (1.0 + (f - 1.0) * (t / T - a) / (b - a))
+
+    params = {"max_lr": k0, "decay_start": a, "decay_end": b, "final": f}
+    return Policy("pat_parent", params, fn)
+
+
 @register_policy("linear")
 def linear(*, max_lr: float, min_lr: float = 0.0) -> Policy:
     """Straight line from max_lr at 0 to min_lr at T; torch `LinearLR`.
