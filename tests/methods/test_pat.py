@@ -157,6 +157,13 @@ def test_baselines_run_at_the_same_budget_and_resume(tmp_path, capsys):
     assert set(results["by_method"]) == set(methods)  # the Table 1 analogue
     code, again, _ = cli(capsys, "pat", str(path), "--out", str(tmp_path / "o"), "--no-report")
     assert code == 0 and "(0 trained now" in again
+    # merged into another pool, a child keeps its masks
+    code, _, err = cli(
+        capsys, "pool", "merge", str(tmp_path / "o" / "pool"), "--out", str(tmp_path / "m")
+    )
+    assert code == 0, err
+    child = methods["pat-random"][0]["id"]
+    assert (tmp_path / "m" / "members" / child / "masks.safetensors").is_file()
 
 
 def test_bagged_children_tune_on_their_own_subsets(tmp_path):

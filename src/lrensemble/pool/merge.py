@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lrensemble.errors import DataError, ParameterError
-from lrensemble.pool.store import POOL_JSON, Pool
+from lrensemble.pool.store import MEMBER_JSON, POOL_JSON, WEIGHTS_FILE, Pool
 
-WEIGHTS = "model.safetensors"
+WEIGHTS = WEIGHTS_FILE
 
 
 @dataclass(frozen=True)
@@ -141,7 +141,15 @@ def merge_pools(
         if new != member:
             record.update(id=new, renamed_from=member)
             renamed[new] = member
-        target.add_member(new, probs, record, weights=weights if weights.is_file() else None)
+        known = {MEMBER_JSON, WEIGHTS, *(f"{s}.npy" for s in pool.splits)}
+        files = {  # the member's own other files (e.g. a pruned child's masks) go with it
+            f.name: f
+            for f in pool.member_dir(member).iterdir()
+            if f.is_file() and not f.is_symlink() and f.name not in known
+        }
+        target.add_member(
+            new, probs, record, weights=weights if weights.is_file() else None, files=files
+        )
         added.append(new)
     return MergeResult(
         out=str(out_path),
