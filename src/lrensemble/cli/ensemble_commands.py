@@ -18,7 +18,7 @@ import typer
 from rich import box
 from rich.table import Table
 
-from lrensemble.cli.app import JsonOption, app, out, pool_app
+from lrensemble.cli.app import DeviceOption, JsonOption, ProgressOption, app, out, pool_app
 from lrensemble.cli.common import (
     CalibrateMembersOption,
     CalibrateOption,
@@ -471,9 +471,43 @@ def evaluate_command(
         float | None, typer.Option(help="Temperature of the team's soft vote (default none).")
     ] = None,
     voting: Annotated[str, typer.Option(help="soft or plurality.")] = "soft",
+    corruptions: Annotated[
+        bool,
+        typer.Option(
+            "--corruptions",
+            help="On corrupted test sets instead (CIFAR-10-C's corruptions, or their "
+            "counterparts for signals): the team (default: the chosen ensemble), the best "
+            "single member and the entire pool; predictions are computed once and cached.",
+        ),
+    ] = False,
+    severities: Annotated[
+        str | None,
+        typer.Option(help="With --corruptions: severities, e.g. 1,3,5 (default 1 to 5)."),
+    ] = None,
+    corruption: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--corruption",
+            help="With --corruptions: one corruption; repeat for several (default: all).",
+        ),
+    ] = None,
+    corruption_seed: Annotated[
+        int, typer.Option(help="With --corruptions: the seed of the corrupted test sets.")
+    ] = 0,
+    data: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--data",
+            help="With --corruptions: the pool's data, when it cannot be found from the pool "
+            "(a .npz, a .csv, an image folder, or SPLIT=PATH items).",
+        ),
+    ] = None,
+    device: DeviceOption = None,
+    progress: ProgressOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Metrics (accuracy, NLL, ECE, Brier) of a team's consensus and of its members."""
+    """Metrics (accuracy, NLL, ECE, Brier) of a team's consensus and of its members; with
+    --corruptions, accuracy, NLL and ECE on corrupted test sets."""
     from lrensemble.ensemble import member_metrics
     from lrensemble.pool import Pool
 
@@ -483,6 +517,38 @@ def evaluate_command(
         raise ParameterError(
             "--temperature scales a soft vote; a plurality vote has no probabilities to scale."
         )
+    given = [
+        flag
+        for flag, value in (
+            ("--severities", severities),
+            ("--corruption", corruption),
+            ("--data", data),
+            ("--device", device),
+        )
+        if value
+    ]
+    if corruption_seed != 0:
+        given.append("--corruption-seed")
+    if given and not corruptions:
+        raise ParameterError(
+            f"{', '.join(given)} {'needs' if len(given) == 1 else 'need'} --corruptions."
+        )
+    if corruptions:
+        _evaluate_corruptions(
+            pool,
+            members,
+            weights,
+            temperature,
+            voting,
+            severities,
+            corruption,
+            corruption_seed,
+            data,
+            device,
+            progress,
+            as_json,
+        )
+        return
     p = Pool.open(pool)
     ids, _ = _team(p, members)
     w = None if weights is None else parse_weights(weights, len(ids))
@@ -515,3 +581,51 @@ def evaluate_command(
             m, f"{wm:.3f}", *[_fmt(report["per_member"][s][m]["accuracy"]) for s in p.splits]
         )
     out.print(table)
+
+
+def _evaluate_corruptions(
+    pool: Path,
+    members: str | None,
+    weights: str | None,
+    temperature: float | None,
+    voting: str,
+    severities: str | None,
+    names: list[str] | None,
+    seed: int,
+    data: list[str] | None,
+    device: str | None,
+    progress: bool | None,
+    as_json: bool,
+) -> None:
+    """`lrens evaluate --corruptions`: every option checked before anything is computed."""
+    from lrensemble.cli.corruption_tables import (
+        corruption_report,
+        parse_severities,
+        print_corruption_report,
+    )
+
+    if voting != "soft":
+        raise ParameterError("--corruptions scores soft votes; drop --voting plurality.")
+    if seed < 0:
+        raise ParameterError(f"--corruption-seed must be a non-negative integer, got {seed}.")
+    table = None
+    if data:
+        from lrensemble.data.files import data_table
+
+        table = data_table(data)
+    report = corruption_report(
+        pool,
+        members=members,
+        weights=weights,
+        temperature=temperature,
+        names=names or None,
+        severities=parse_severities(severities),
+        seed=seed,
+        data=table,
+        device=device,
+        progress=progress,
+    )
+    if as_json:
+        typer.echo(_json(report))
+        return
+    print_corruption_report(report)

@@ -122,9 +122,29 @@ def report(
     max_candidates: MaxCandidatesOption = None,
     calibrate: CalibrateOption = None,
     calibrate_members: CalibrateMembersOption = None,
+    corruptions: Annotated[
+        bool,
+        typer.Option(
+            "--corruptions",
+            help="Also score the teams on corrupted test sets: every member with weights is "
+            "first predicted on them (cached in the pool) for a 'Corrupted test sets' section.",
+        ),
+    ] = False,
+    data: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--data",
+            help="With --corruptions: the pool's data, when it cannot be found from the pool "
+            "(a .npz, a .csv, an image folder, or SPLIT=PATH items).",
+        ),
+    ] = None,
+    device: DeviceOption = None,
+    progress: ProgressOption = None,
 ) -> None:
-    """Regenerate the report from an existing pool, without training."""
+    """Regenerate the report from an existing pool, without training (with --corruptions,
+    members are run on corrupted test sets first)."""
     from lrensemble.cli.common import ensemble_config
+    from lrensemble.errors import ParameterError
     from lrensemble.pipeline import report_pool
     from lrensemble.report import headline
 
@@ -139,6 +159,25 @@ def report(
         calibrate=calibrate,
         calibrate_members=calibrate_members,
     )
+    given = [flag for flag, value in (("--data", data), ("--device", device)) if value]
+    if given and not corruptions:
+        raise ParameterError(
+            f"{' and '.join(given)} {'needs' if len(given) == 1 else 'need'} --corruptions."
+        )
+    table = None
+    if data:
+        from lrensemble.data.files import data_table
+
+        table = data_table(data)
     target = out_dir or pool.parent / "report"
-    results = report_pool(pool, target, ens)
+    results = report_pool(
+        pool,
+        target,
+        ens,
+        corruptions=corruptions,
+        data=table,
+        device=device or "auto",
+        log=out.print,
+        progress=progress,
+    )
     out.print(headline(results, target))

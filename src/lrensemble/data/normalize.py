@@ -148,6 +148,27 @@ class Normalization:
         x /= std
         return x
 
+    def invert(self, z: Any) -> Any:
+        """The raw inputs that `apply` maps to `z`: `(z · std + mean) / scale`, float32, torch
+        in and out or numpy in and out (up to float32 rounding; e.g. to corrupt test images in
+        pixel space and normalize them again)."""
+        if not isinstance(z, torch.Tensor):
+            z = np.asarray(z)
+        self._check_shape(tuple(z.shape[1:]))
+        if isinstance(z, torch.Tensor):
+            z = z.float()
+            if self.per != "none":
+                mean, std = self._stats(tuple(z.shape[1:]))
+                z = z * torch.from_numpy(std).to(z.device) + torch.from_numpy(mean).to(z.device)
+            return z / self.scale
+        z = z.astype(np.float32)  # a copy: the in-place steps below never touch the input
+        if self.per != "none":
+            mean, std = self._stats(tuple(z.shape[1:]))
+            z *= std
+            z += mean
+        z /= np.float32(self.scale)
+        return z
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form, stored in the dataset's `info["normalization"]`."""
         return {

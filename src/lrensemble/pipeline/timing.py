@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import time
 
-from lrensemble.errors import LREnsembleError
-from lrensemble.pool import WEIGHTS_FILE as WEIGHTS
+from lrensemble.pipeline.members import RebuildError, model_inputs, rebuild_model
 from lrensemble.pool import Pool
 from lrensemble.report.analysis import InferenceTimer
 
@@ -30,33 +29,19 @@ def inference_seconds(
     try:
         import torch
 
-        from lrensemble.models import create_model
-        from lrensemble.train.checkpoint import load_weights
         from lrensemble.train.evaluate import predict_logits
     except ImportError:
         return None, None
     models, shape = [], None
     for member in ids:
-        record = pool.member(member)
-        spec, data = record.get("model"), record.get("dataset")
-        weights = pool.member_file(member, WEIGHTS)
-        if not isinstance(spec, dict) or "name" not in spec or not weights.exists():
-            return None, None
-        data = data if isinstance(data, dict) else {}
-        classes, shape = data.get("num_classes"), data.get("input_shape")
-        if not isinstance(classes, int) or not (
-            isinstance(shape, list) and all(isinstance(s, int) and s > 0 for s in shape)
-        ):
-            return None, (
-                f"member {member}'s record has no valid dataset.num_classes and "
-                "dataset.input_shape to rebuild its model"
-            )
-        params = {k: v for k, v in spec.items() if k != "name"}
         try:
-            model = create_model(spec["name"], classes, shape, **params)
-            models.append(load_weights(model, weights).eval())
-        except (LREnsembleError, TypeError, ValueError) as exc:
-            return None, f"member {member}'s model cannot be rebuilt ({exc})"
+            model = rebuild_model(pool, member)
+        except RebuildError as exc:
+            return None, exc.reason
+        if model is None:
+            return None, None
+        models.append(model)
+        shape = model_inputs(pool.member(member))[1]
     x = torch.randn(n, *shape, generator=torch.Generator().manual_seed(0))
     best = float("inf")
     for _ in range(repeats):

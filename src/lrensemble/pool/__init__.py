@@ -7,6 +7,7 @@ Readable with numpy alone (no torch import), versioned, written atomically:
     members/<id>/member.json    how the member was made, its status and metrics
     members/<id>/<split>.npy    float32 probabilities (N, C)
     members/<id>/model.safetensors   weights, when the member has them
+    members/<id>/corrupt/<name>-<severity>-seed<seed>.npy   probabilities on corrupted test sets
 """
 
 from lrensemble.pool.merge import MergeResult, merge_pools

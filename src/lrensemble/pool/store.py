@@ -29,6 +29,11 @@ WEIGHTS_FILE = "model.safetensors"  # a member's weights, when it has them
 POOL_JSON = "pool.json"
 MEMBER_JSON = "member.json"
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+CORRUPT_DIR = "corrupt"  # a member's predictions on corrupted test sets
+_CORRUPTION = re.compile(r"^[a-z0-9][a-z0-9_]{0,63}$")
+_CORRUPT_FILE = re.compile(
+    r"^(?P<name>[a-z0-9][a-z0-9_]{0,63})-(?P<severity>[1-9][0-9]*)-seed(?P<seed>[0-9]+)\.npy$"
+)
 
 
 def labels_checksum(labels: np.ndarray) -> str:
@@ -188,6 +193,19 @@ def _as_probs(array: Any, logits: bool, what: str) -> np.ndarray:
     return checked[0].astype(np.float32)
 
 
+def _check_corruption(name: Any, severity: Any, seed: Any) -> None:
+    """A corruption's name (lower-case letters, digits, underscores), a positive integer
+    severity and a non-negative integer seed: they make a file name."""
+    if not isinstance(name, str) or not _CORRUPTION.match(name):
+        raise ParameterError(
+            f"A corruption name must be lower-case letters, digits and underscores, got {name!r}."
+        )
+    if not _is_int(severity) or severity < 1:
+        raise ParameterError(f"A severity must be a positive integer, got {severity!r}.")
+    if not _is_int(seed) or seed < 0:
+        raise ParameterError(f"A corruption seed must be a non-negative integer, got {seed!r}.")
+
+
 def check_member_id(member_id: str) -> str:
     if not isinstance(member_id, str) or not _ID.match(member_id):
         raise ParameterError(
@@ -199,7 +217,10 @@ def check_member_id(member_id: str) -> str:
 
 class Pool:
     """A pool directory. `Pool.create` makes one (or opens a matching one); `Pool.open` reads
-    one; `add_member` writes a member atomically (a crash never leaves a half member)."""
+    one; `add_member` writes a member atomically (a crash never leaves a half member).
+    `add_corrupted` caches a member's predictions on a corrupted test set beside them, in
+    `members/<id>/corrupt/<name>-<severity>-seed<seed>.npy` (pools without them read as
+    before)."""
 
     def __init__(self, root: Path, info: dict[str, Any]) -> None:
         self.root = root
@@ -401,6 +422,86 @@ class Pool:
                 out = np.empty((len(ids), n, self.num_classes), dtype=np.float32)
             out[i] = p
         return out
+
+    # --- predictions on corrupted test sets ------------------------------------------------------
+
+    def corrupted_file(self, member_id: str, name: str, severity: int, seed: int = 0) -> Path:
+        """Where a member's probabilities on a corrupted test set lie:
+        `members/<id>/corrupt/<name>-<severity>-seed<seed>.npy`."""
+        _check_corruption(name, severity, seed)
+        return self.member_file(member_id, f"{CORRUPT_DIR}/{name}-{severity}-seed{seed}.npy")
+
+    def add_corrupted(
+        self, member_id: str, name: str, severity: int, probs: Any, seed: int = 0
+    ) -> Path:
+        """Cache a complete member's probabilities (N_test, C) on the test set under corruption
+        `name` at `severity` (made with `seed`); written atomically, replacing an older file.
+        Their labels are the test labels."""
+        self._check_split("test")
+        if self.member(member_id).get("status", "complete") != "complete":
+            raise ParameterError(f"Member {member_id} is not complete.")
+        path = self.corrupted_file(member_id, name, severity, seed)
+        expected = (self.info["splits"]["test"], self.num_classes)
+        p = np.asarray(probs)
+        if p.shape != expected:
+            raise ShapeError(
+                f"The {name}-{severity} predictions of {member_id} have shape {p.shape}, the "
+                f"pool expects {expected}."
+            )
+        checked = _as_probs(p, False, f"The {name}-{severity} predictions of {member_id}")
+        try:
+            _save_npy(path, checked)
+        except OSError as exc:
+            raise DataError(f"Could not write {path} ({exc.strerror or exc}).") from None
+        return path
+
+    def corrupted(
+        self, name: str, severity: int, member_ids: Sequence[str] | None = None, seed: int = 0
+    ) -> np.ndarray:
+        """Cached probabilities (M, N_test, C), float32, of the given (default: all complete)
+        members on the test set under corruption `name` at `severity`; one missing or damaged
+        file is one sentence."""
+        self._check_split("test")
+        ids = self.member_ids() if member_ids is None else list(member_ids)
+        if not ids:
+            raise DataError(f"The pool {self.root} has no complete members.")
+        expected = (self.info["splits"]["test"], self.num_classes)
+        out = np.empty((len(ids), *expected), dtype=np.float32)
+        for i, member_id in enumerate(ids):
+            self.member(member_id)  # a clear error for an unknown id
+            what = f"The {name}-{severity} predictions of member {member_id}"
+            path = self.corrupted_file(member_id, name, severity, seed)
+            if not path.exists():
+                raise DataError(
+                    f"{what} are not cached; compute them with lrens evaluate --corruptions."
+                )
+            p = _load_npy(path, what)
+            if p.dtype.kind != "f" or p.shape != expected:
+                raise DataError(
+                    f"{path} holds {p.dtype} values of shape {p.shape}, not probabilities of "
+                    f"shape {expected}; delete it to compute it again."
+                )
+            out[i] = p
+        return out
+
+    def corruptions(
+        self, member_ids: Sequence[str] | None = None, seed: int = 0
+    ) -> list[tuple[str, int]]:
+        """(corruption, severity) pairs cached (with `seed`) for every one of the given
+        (default: all complete) members, sorted; empty when there are no members."""
+        ids = self.member_ids() if member_ids is None else list(member_ids)
+        common: set[tuple[str, int]] | None = None
+        for member_id in ids:
+            found = set()
+            folder = self.member_file(member_id, CORRUPT_DIR)
+            for path in folder.glob(f"*-seed{seed}.npy") if folder.is_dir() else []:
+                match = _CORRUPT_FILE.match(path.name)
+                if match and int(match["seed"]) == seed:
+                    found.add((match["name"], int(match["severity"])))
+            common = found if common is None else common & found
+            if not common:
+                return []
+        return sorted(common or ())
 
     # --- writing ---------------------------------------------------------------------------------
 

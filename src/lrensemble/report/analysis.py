@@ -25,6 +25,7 @@ from lrensemble.ensemble import (
 from lrensemble.ensemble.teams import MAX_ENUMERATION_MEMBERS
 from lrensemble.errors import CheckpointError, ParameterError
 from lrensemble.pool import UNKNOWN_METHOD, WEIGHTS_FILE, Pool
+from lrensemble.report.corruptions import corrupted_teams
 from lrensemble.report.markdown import pct
 
 MIN_MEMBERS = 3  # Table 2 compares teams of 2 ... M - 1
@@ -191,16 +192,21 @@ def analyze_pool(
             "inference_seconds": seconds,
         }
 
+    best = choose_ensemble(pv, yv, ids, ens, members=[best_id])
+    entire = choose_ensemble(pv, yv, ids, ens, members=ids)
     table3 = {
-        "best_single": summary(choose_ensemble(pv, yv, ids, ens, members=[best_id])),
+        "best_single": summary(best),
         "chosen": {
             **summary(chosen),
             "method": chosen.method,
             "objective": chosen.objective,
             "member_temperatures": chosen.member_temperatures,
         },
-        "entire": summary(choose_ensemble(pv, yv, ids, ens, members=ids)),
+        "entire": summary(entire),
     }
+    corrupted = corrupted_teams(
+        pool, {"best_single": best, "chosen": chosen, "entire": entire}, notes
+    )
     sizes = team_sizes(len(cand_ids))
     distribution = {
         int(s): _five_numbers(cache["test_accuracy"][sizes == s])
@@ -236,6 +242,7 @@ def analyze_pool(
             "table2_seconds": compare_seconds,
         },
         "team_accuracy_distribution": distribution,
+        "corruptions": corrupted,
     }
 
 

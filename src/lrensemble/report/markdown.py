@@ -108,6 +108,52 @@ def _trial_lines(trials: list[dict[str, Any]]) -> list[str]:
     ]
 
 
+def _corruption_lines(corrupted: dict[str, Any] | None) -> list[str]:
+    """ "Corrupted test sets": each team's accuracy (%), NLL and ECE on the clean test set,
+    per severity (mean over the corruptions) and overall, then per corruption (mean over the
+    severities), as the Prune-and-Tune paper's Table 2; nothing without cached sets."""
+    if not corrupted:
+        return []
+    teams = corrupted["teams"]
+    names = {"best_single": "best single", "chosen": "chosen", "entire": "entire pool"}
+    header = [""] + [
+        f"{names.get(label, label)} {m}" for label in teams for m in ("acc (%)", "NLL", "ECE")
+    ]
+
+    def cells(row: dict[str, float]) -> list[str]:
+        return [pct(row["accuracy"]), num(row["nll"]), num(row["ece"])]
+
+    def line(label: str, pick: Any) -> list[str]:
+        return [label] + [c for team in teams.values() for c in cells(pick(team))]
+
+    rows = [line("clean", lambda t: t["clean"])]
+    rows += [
+        line(f"severity {s}", lambda t, s=s: t["by_severity"][str(s)])
+        for s in corrupted["severities"]
+    ]
+    rows.append(line("**mean (corrupted)**", lambda t: t["mean"]))
+    per_corruption = [
+        line(name, lambda t, n=name: t["by_corruption"][n]) for name in corrupted["corruptions"]
+    ]
+    severities = ", ".join(str(s) for s in corrupted["severities"])
+    return [
+        "## Corrupted test sets",
+        "",
+        f"The test set under {plural(len(corrupted['corruptions']), 'corruption')} at severities "
+        f"{severities} ({len(corrupted['sets'])} sets, made locally with seed "
+        f"{corrupted['seed']}: CIFAR-10-C's corruptions for images, their counterparts for "
+        "signals), as the Prune-and-Tune paper's Table 2. Each team as shipped: its "
+        "temperature fitted on clean validation. Per severity: the mean over the corruptions.",
+        "",
+        _table(header, rows),
+        "",
+        "Per corruption (the mean over its severities):",
+        "",
+        _table(header, per_corruption),
+        "",
+    ]
+
+
 def render(results: dict[str, Any], figures: dict[str, str]) -> str:
     t2, t3 = results["table2"], results["table3"]
     best, chosen, entire = t3["best_single"], t3["chosen"], t3["entire"]
@@ -301,6 +347,7 @@ def render(results: dict[str, Any], figures: dict[str, str]) -> str:
         + f"; all of Table 2 in {costs['table2_seconds']:.1f} s.",
         "",
     ]
+    out += _corruption_lines(results.get("corruptions"))
     titles = {
         "lr_policies": "Figure 6: the LR policies",
         "team_accuracy": "Figure 4: test accuracy of every team of the candidates, by size",
