@@ -90,6 +90,12 @@ CASES = {
         lambda t, **p: ref_composite(t, **p),
     ),
     "constant": (dict(max_lr=0.3), lambda t, max_lr: np.full_like(t, max_lr)),
+    "pat_parent": (
+        dict(max_lr=0.2, decay_start=0.5, decay_end=0.9, final=0.01),
+        lambda t, max_lr, decay_start, decay_end, final: np.interp(
+            t / T, [decay_start, decay_end], [max_lr, final * max_lr]
+        ),
+    ),
     "linear": (
         dict(max_lr=0.5, min_lr=0.05),
         lambda t, max_lr, min_lr: max_lr + (min_lr - max_lr) * t / T,

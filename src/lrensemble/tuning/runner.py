@@ -152,8 +152,8 @@ def _event(out: Path, **fields: Any) -> None:
 
 
 def _sampler(config: TuneConfig, salt: int) -> optuna.samplers.BaseSampler:
-    """Optuna's sampler for random or TPE search, seeded from the sweep seed and the number of
-    trials so far (workers sharing a study must not draw the same values).
+    """Optuna's sampler for random or TPE search, seeded from the sweep seed and `salt`, the
+    drawing trial's number (workers sharing a study must not draw the same values).
 
     Grid search needs no sampler: its points are Optuna's queued trials (`enqueue_trial`),
     which workers claim atomically. Optuna's GridSampler is not used: its documentation warns
@@ -356,10 +356,13 @@ class Sweep:
                 used = count(study, TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
                 if used >= (self.config.search.trials or 0):
                     break
-            if self.config.search.method != "grid":  # a fresh seed for every draw
-                study.sampler = _sampler(self.config, len(study.get_trials(deepcopy=False)))
             trial = study.ask()
             mark_worker(trial)
+            if self.config.search.method != "grid":
+                # a seed of its own for every draw: the trial's number, unique in the study
+                # (a count of trials, which two workers asking at once share, drew one point
+                # twice); Optuna's trial draws from the study's sampler when it suggests
+                study.sampler = _sampler(self.config, trial.number)
             if self.points and "point" not in trial.user_attrs:
                 # another worker took the last queued point between the count and the ask,
                 # so Optuna made a new trial: a grid has nothing for it
