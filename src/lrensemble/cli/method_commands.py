@@ -10,22 +10,25 @@ import typer
 
 from lrensemble.cli.app import DeviceOption, ProgressOption, SeedOption, app, out
 
+PoolOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--pool",
+        help="File the members into this pool (e.g. a sweep's, made from the same data) "
+        "instead of --out/pool.",
+    ),
+]
+ReportOption = Annotated[
+    bool, typer.Option("--report/--no-report", help="Write the report to --out/report.")
+]
+
 
 @app.command("snapshot")
 def snapshot(
     config: Annotated[Path, typer.Argument(help="TOML config with a [snapshot] table.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Run directory.")],
-    pool: Annotated[
-        Path | None,
-        typer.Option(
-            "--pool",
-            help="File the members into this pool (e.g. a sweep's, made from the same data) "
-            "instead of --out/pool.",
-        ),
-    ] = None,
-    report: Annotated[
-        bool, typer.Option("--report/--no-report", help="Write the report to --out/report.")
-    ] = True,
+    pool: PoolOption = None,
+    report: ReportOption = True,
     seed: SeedOption = None,
     device: DeviceOption = None,
     progress: ProgressOption = None,
@@ -52,17 +55,8 @@ def snapshot(
 def pat(
     config: Annotated[Path, typer.Argument(help="TOML config with a [pat] table.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Run directory.")],
-    pool: Annotated[
-        Path | None,
-        typer.Option(
-            "--pool",
-            help="File the members into this pool (e.g. a sweep's, made from the same data) "
-            "instead of --out/pool.",
-        ),
-    ] = None,
-    report: Annotated[
-        bool, typer.Option("--report/--no-report", help="Write the report to --out/report.")
-    ] = True,
+    pool: PoolOption = None,
+    report: ReportOption = True,
     seed: SeedOption = None,
     device: DeviceOption = None,
     progress: ProgressOption = None,

@@ -6,10 +6,10 @@ from __future__ import annotations
 import os
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from lrensemble.config import StrictModel, config_error, load_toml
-from lrensemble.errors import ConfigError
+from lrensemble.config import StrictModel
+from lrensemble.methods.run_dir import load_method_config
 from lrensemble.schedules.base import from_spec
 from lrensemble.train.run import TrainingSetup
 
@@ -65,15 +65,4 @@ class PatConfig(TrainingSetup):
 def load_pat_config(path: str | os.PathLike[str], **overrides: Any) -> PatConfig:
     """Read and validate a Prune-and-Tune config; `overrides` are `[train]` fields (seed,
     device)."""
-    raw = load_toml(path)
-    train = dict(raw.get("train", {}) or {})
-    train.update({k: v for k, v in overrides.items() if v is not None})
-    raw = {**raw, "train": train}
-    if "pat" not in raw:
-        raise ConfigError(f"{path}: pat: the [pat] table is missing.")
-    try:
-        config = PatConfig.model_validate(raw)
-    except ValidationError as exc:
-        raise config_error(exc, str(path), overrides) from None
-    config.check()
-    return config
+    return load_method_config(path, PatConfig, "pat", **overrides)

@@ -27,7 +27,7 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from lrensemble.atomic import file_in_the_way, write_json, write_with
+from lrensemble.atomic import write_with
 from lrensemble.data.base import Dataset, bag
 from lrensemble.data.registry import load_dataset
 from lrensemble.device import resolve_device
@@ -35,6 +35,7 @@ from lrensemble.errors import ConfigError, DataError, ParameterError
 from lrensemble.filing import NewMember, file_members
 from lrensemble.methods.pat.config import PatConfig
 from lrensemble.methods.pat.masks import child_masks, mask_stats
+from lrensemble.methods.run_dir import open_run
 from lrensemble.models.fit_check import check_model_fits
 from lrensemble.pool import Pool
 from lrensemble.schedules import Policy, create, from_spec
@@ -125,33 +126,8 @@ class PatRun:
             load_pretrained(probe, self.spec.parent_checkpoint)
         if self.spec.baselines:
             self._dropout_model(dataset)  # a model without dropout: one sentence, now
-        blocking = file_in_the_way(self.out)
-        if blocking is not None:
-            raise ConfigError(f"--out {self.out}: {blocking} is a file, not a directory.")
-        self.out.mkdir(parents=True, exist_ok=True)
         fp = fingerprint(cfg, dataset.info.get("sha256"))
-        marker = self.out / MARKER
-        if marker.exists():
-            try:
-                previous = json.loads(marker.read_text(encoding="utf-8"))["fingerprint"]
-            except (OSError, ValueError, KeyError, TypeError):
-                raise DataError(
-                    f"{marker} is unreadable; restore it or use another --out."
-                ) from None
-            if previous != fp:
-                raise ConfigError(
-                    f"{self.out} holds a Prune-and-Tune run with another config or data; use "
-                    "another --out, or the same config."
-                )
-        else:
-            record = {"fingerprint": fp, "config": cfg.model_dump(mode="json")}
-            write_json(marker, {**record, "pool": str(self.pool_dir)})
-        pool = Pool.create(
-            self.pool_dir,
-            {"val": dataset.y_val.numpy(), "test": dataset.y_test.numpy()},
-            dataset.num_classes,
-            dataset.describe(),
-        )
+        pool = open_run(self.out, MARKER, fp, cfg, self.pool_dir, dataset, "a Prune-and-Tune run")
         return dataset, pool, fp[:6]
 
     def _dropout_model(self, dataset: Dataset) -> nn.Module:

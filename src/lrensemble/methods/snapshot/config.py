@@ -6,10 +6,10 @@ from __future__ import annotations
 import os
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
-from lrensemble.config import StrictModel, config_error, load_toml
-from lrensemble.errors import ConfigError
+from lrensemble.config import StrictModel
+from lrensemble.methods.run_dir import load_method_config
 from lrensemble.train.run import TrainingSetup
 
 METHODS = ("sse", "starsse", "local_de", "global_de")
@@ -99,15 +99,4 @@ class SnapshotConfig(TrainingSetup):
 
 def load_snapshot_config(path: str | os.PathLike[str], **overrides: Any) -> SnapshotConfig:
     """Read and validate a snapshot config; `overrides` are `[train]` fields (seed, device)."""
-    raw = load_toml(path)
-    train = dict(raw.get("train", {}) or {})
-    train.update({k: v for k, v in overrides.items() if v is not None})
-    raw = {**raw, "train": train}
-    if "snapshot" not in raw:
-        raise ConfigError(f"{path}: snapshot: the [snapshot] table is missing.")
-    try:
-        config = SnapshotConfig.model_validate(raw)
-    except ValidationError as exc:
-        raise config_error(exc, str(path), overrides) from None
-    config.check()
-    return config
+    return load_method_config(path, SnapshotConfig, "snapshot", **overrides)

@@ -22,12 +22,11 @@ from typing import Any
 
 from torch import nn
 
-from lrensemble.atomic import file_in_the_way, write_json
 from lrensemble.data.base import Dataset
 from lrensemble.data.registry import load_dataset
 from lrensemble.device import resolve_device
-from lrensemble.errors import ConfigError, DataError
 from lrensemble.filing import NewMember, file_members
+from lrensemble.methods.run_dir import open_run
 from lrensemble.methods.snapshot.config import SnapshotConfig
 from lrensemble.methods.snapshot.hooks import (
     FeatureDistance,
@@ -165,33 +164,8 @@ class SnapshotRun:
         cfg = self.config
         dataset = load_dataset(cfg.data["name"], **cfg.params("data"))
         self._check(dataset)
-        blocking = file_in_the_way(self.out)
-        if blocking is not None:
-            raise ConfigError(f"--out {self.out}: {blocking} is a file, not a directory.")
-        self.out.mkdir(parents=True, exist_ok=True)
         fp = fingerprint(cfg, dataset.info.get("sha256"))
-        marker = self.out / MARKER
-        if marker.exists():
-            try:
-                previous = json.loads(marker.read_text(encoding="utf-8"))["fingerprint"]
-            except (OSError, ValueError, KeyError, TypeError):
-                raise DataError(
-                    f"{marker} is unreadable; restore it or use another --out."
-                ) from None
-            if previous != fp:
-                raise ConfigError(
-                    f"{self.out} holds a snapshot run with another config or data; use another "
-                    "--out, or the same config."
-                )
-        else:
-            record = {"fingerprint": fp, "config": cfg.model_dump(mode="json")}
-            write_json(marker, {**record, "pool": str(self.pool_dir)})
-        pool = Pool.create(
-            self.pool_dir,
-            {"val": dataset.y_val.numpy(), "test": dataset.y_test.numpy()},
-            dataset.num_classes,
-            dataset.describe(),
-        )
+        pool = open_run(self.out, MARKER, fp, cfg, self.pool_dir, dataset, "a snapshot run")
         return dataset, pool, fp[:6]
 
     # --- members ---------------------------------------------------------------------------------
