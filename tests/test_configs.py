@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from lrensemble.methods.hdet import load_hdet_config
 from lrensemble.methods.pat import load_pat_config
 from lrensemble.methods.snapshot import load_snapshot_config
 from lrensemble.pipeline import load_run_config
@@ -22,6 +23,8 @@ def test_shipped_config_loads(path):
         assert load_snapshot_config(path).snapshot.member_count() >= 1
     elif "pat" in tables:
         assert load_pat_config(path).pat.budget() >= 1
+    elif "hdet" in tables:
+        assert load_hdet_config(path).hdet.replicas >= 1
     elif "search" in tables:
         assert load_run_config(path).sweep.search.method in ("grid", "random", "tpe")
     else:

@@ -153,6 +153,7 @@ def test_baselines_run_at_the_same_budget_and_resume(tmp_path, capsys):
     assert len(methods["bagging"]) == budget // 2
     bags = {r["dataset"]["bag"]["seed"] for r in methods["bagging"]}
     assert len(bags) == budget // 2  # each bagged member on its own subset
+    assert len({r["train"]["seed"] for r in methods["bagging"]}) == budget // 2  # own seed
     results = json.loads((tmp_path / "o" / "report" / "results.json").read_text())
     assert set(results["by_method"]) == set(methods)  # the Table 1 analogue
     code, again, _ = cli(capsys, "pat", str(path), "--out", str(tmp_path / "o"), "--no-report")
@@ -192,3 +193,31 @@ def test_bad_configs_are_one_sentence(tmp_path, capsys, extra, fragment):
     code, _, err = cli(capsys, "pat", str(tmp_path / "bad.toml"), "--out", str(tmp_path / "o"))
     assert code == 2 and fragment in err and err.count("\n") == 1, err
     assert not (tmp_path / "o").exists()
+
+
+def test_a_mask_that_would_empty_a_layer_is_refused():
+    from lrensemble.errors import ParameterError
+
+    tiny = nn.Sequential()
+    tiny.body = nn.Linear(4, 3)
+    tiny.head = nn.Linear(3, 2)
+    with pytest.raises(ParameterError, match="would keep nothing of body"):
+        child_masks(tiny, 4, "partition", "neuron")
+
+
+def test_a_parent_checkpoint_of_another_task_is_refused_and_another_pool_too(
+    tmp_path, capsys, mnist1d
+):
+    five = build_model("cnn1d", mnist1d, channels=8)
+    five.head = nn.Linear(five.head.in_features, 5)
+    torch.save(five.state_dict(), tmp_path / "five.pt")
+    path = config(tmp_path, extra=f'parent_checkpoint = "{tmp_path / "five.pt"}"')
+    code, _, err = cli(capsys, "pat", str(path), "--out", str(tmp_path / "o"))
+    assert code == 2 and "another class count" in err and not (tmp_path / "o").exists()
+    path = config(tmp_path, members=2, name="ok.toml")
+    code, _, err = cli(capsys, "pat", str(path), "--out", str(tmp_path / "p"), "--no-report")
+    assert code == 0, err
+    code, _, err = cli(
+        capsys, "pat", str(path), "--out", str(tmp_path / "p"), "--pool", str(tmp_path / "q")
+    )
+    assert code == 2 and "files its members into" in err and not (tmp_path / "q").exists()

@@ -339,6 +339,10 @@ def test_a_checkpoint_of_another_class_count_gets_a_new_head(tmp_path, mnist1d):
     wider = build_model("cnn1d", mnist1d, seed=1, channels=16)
     with pytest.raises(CheckpointError, match="does not fit the model"):
         load_pretrained(wider, tmp_path / "five.pt")
+    backbone = {k: v for k, v in source.state_dict().items() if not k.startswith("head.")}
+    torch.save(backbone, tmp_path / "backbone.pt")
+    info = load_pretrained(model, tmp_path / "backbone.pt", keep_head=False)
+    assert info["head_replaced"] and torch.equal(model.head.weight, head)
     (tmp_path / "junk.safetensors").write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="cannot be read"):
         load_pretrained(model, tmp_path / "junk.safetensors")

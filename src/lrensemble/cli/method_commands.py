@@ -1,5 +1,6 @@
 """Producers of members beyond the LR sweep: `lrens snapshot` (snapshot ensembles from one
-pre-trained checkpoint) and `lrens pat` (Prune and Tune ensembles)."""
+pre-trained checkpoint), `lrens pat` (Prune and Tune ensembles) and `lrens hdet`
+(hyperparameter-divergent ensemble training)."""
 
 from __future__ import annotations
 
@@ -78,6 +79,45 @@ def pat(
         f"now, {result.seconds:.1f} s)"
     )
     if report:
+        _report(result.pool_dir, out_dir)
+
+
+@app.command("hdet")
+def hdet(
+    config: Annotated[Path, typer.Argument(help="TOML config with an [hdet] table.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Run directory.")],
+    nproc: Annotated[
+        int | None,
+        typer.Option("--nproc", help="Replicas (torchrun processes); default: [hdet] replicas."),
+    ] = None,
+    simulate: Annotated[
+        bool,
+        typer.Option("--simulate", help="Simulate the replicas in this process (no torchrun)."),
+    ] = False,
+    timeout: Annotated[
+        float | None, typer.Option("--timeout", help="Stop the job after this many seconds.")
+    ] = None,
+    pool: PoolOption = None,
+    report: ReportOption = True,
+    seed: SeedOption = None,
+    device: DeviceOption = None,
+) -> None:
+    """HDET: N data-parallel replicas (torchrun on this machine, or --simulate) fanned out over
+    LRs, averaged every few steps, steered by the auto-LR controller; the averaged model (and,
+    with replica_members, each replica) is filed into the pool. A killed run resumes from its
+    last epoch when run again."""
+    from lrensemble.methods.hdet import load_hdet_config, run_hdet
+
+    cfg = load_hdet_config(config, seed=seed, device=device)
+    replicas = cfg.hdet.replicas if nproc is None else nproc
+    how = "simulated" if simulate else "torchrun"
+    out.print(f"hdet: {replicas} replicas ({how}), max LR {cfg.hdet.max_lr:g} → {out_dir}")
+    result = run_hdet(cfg, out_dir, nproc, pool, simulate=simulate, timeout=timeout, log=out.print)
+    out.print(
+        f"{len(result.members)} members in {result.pool_dir} ({len(result.filed)} filed now, "
+        f"{result.seconds:.1f} s)"
+    )
+    if report and result.members:
         _report(result.pool_dir, out_dir)
 
 

@@ -37,7 +37,8 @@ CORRUPTIONS: dict[str, dict[str, Corruption]] = {
     "image": IMAGE_CORRUPTIONS,
     "signal": SIGNAL_CORRUPTIONS,
 }
-_CODE = {"image": corrupt_images.__file__, "signal": corrupt_signals.__file__}
+# the code behind every corrupted set (both kinds share helpers and this module's rounding)
+_CODE = (corrupt_images.__file__, corrupt_signals.__file__, __file__)
 _TOLERANCE = 0.01  # how far (of the range) pixel values may stray before they are refused
 
 
@@ -116,11 +117,10 @@ def _pixels(dataset: Dataset, norm: Normalization) -> tuple[np.ndarray, float]:
 
 def cache_key(dataset: Dataset, name: str, severity: int, seed: int) -> str:
     """What identifies a corrupted test set: the dataset's description, its test inputs'
-    content, the corruption, severity and seed, and the code of its kind's corruptions (any
-    change to their parameters computes the sets again)."""
+    content, the corruption, severity and seed, and the corruptions' code (any change to their
+    parameters or helpers computes the sets again)."""
     digest = hashlib.sha256(np.ascontiguousarray(dataset.x_test.numpy()).data).hexdigest()
-    kind = input_kind(dataset.input_shape) or ""
-    code = Path(_CODE[kind]).read_bytes() if kind else b""
+    code = b"".join(Path(path).read_bytes() for path in _CODE)
     identity = {
         "dataset": dataset.describe(),
         "x_test": digest,
@@ -149,7 +149,8 @@ def _read_cache(path: Path, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarr
             return x
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         pass
-    path.unlink(missing_ok=True)  # truncated or foreign: computed again
+    with contextlib.suppress(OSError):  # a read-only cache only costs computing it
+        path.unlink(missing_ok=True)  # truncated or foreign: computed again
     return None
 
 

@@ -4,6 +4,7 @@ config in the same directory is refused), and the pool its members are filed int
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -16,7 +17,9 @@ from lrensemble.config import config_error, load_toml
 from lrensemble.data.base import Dataset
 from lrensemble.errors import ConfigError, DataError
 from lrensemble.pool import Pool
+from lrensemble.pool.store import POOL_JSON
 from lrensemble.train.run import TrainingSetup
+from lrensemble.train.trainer import NOT_IN_IDENTITY
 
 C = TypeVar("C", bound=TrainingSetup)
 
@@ -50,30 +53,56 @@ def open_run(
     what: str,
 ) -> Pool:
     """Create (or reopen) a run's directory and pool: the marker `out/marker_name` records the
-    run's fingerprint and config; a directory holding another run (`what`, e.g. "a snapshot
-    run") is refused in one sentence. Call it after every check, so a refused run writes
-    nothing."""
+    run's fingerprint, config and pool; a directory holding another run (`what`, e.g. "a
+    snapshot run"), or this run with another pool, is refused in one sentence. Every check
+    (the marker, an existing pool's labels) comes before anything is written."""
     blocking = file_in_the_way(out)
     if blocking is not None:
         raise ConfigError(f"--out {out}: {blocking} is a file, not a directory.")
-    out.mkdir(parents=True, exist_ok=True)
     marker = out / marker_name
     if marker.exists():
         try:
-            previous = json.loads(marker.read_text(encoding="utf-8"))["fingerprint"]
+            previous = json.loads(marker.read_text(encoding="utf-8"))
+            recorded, pool_recorded = previous["fingerprint"], previous.get("pool")
         except (OSError, ValueError, KeyError, TypeError):
             raise DataError(f"{marker} is unreadable; restore it or use another --out.") from None
-        if previous != fingerprint:
+        if recorded != fingerprint:
             raise ConfigError(
                 f"{out} holds {what} with another config or data; use another --out, or the "
                 "same config."
             )
-    else:
+        if pool_recorded is not None and Path(pool_recorded) != pool_dir:
+            raise ConfigError(
+                f"{out} files its members into {pool_recorded}; give that --pool again, or "
+                "use another --out."
+            )
+    labels = {"val": dataset.y_val.numpy(), "test": dataset.y_test.numpy()}
+    if (pool_dir / POOL_JSON).exists():  # someone's pool: it must be of this data
+        Pool.create(pool_dir, labels, dataset.num_classes, dataset.describe())
+    out.mkdir(parents=True, exist_ok=True)
+    if not marker.exists():
         record = {"fingerprint": fingerprint, "config": config.model_dump(mode="json")}
         write_json(marker, {**record, "pool": str(pool_dir)})
-    return Pool.create(
-        pool_dir,
-        {"val": dataset.y_val.numpy(), "test": dataset.y_test.numpy()},
-        dataset.num_classes,
-        dataset.describe(),
-    )
+    return Pool.create(pool_dir, labels, dataset.num_classes, dataset.describe())
+
+
+def run_fingerprint(
+    config: TrainingSetup, data_checksum: str | None, files: list[str] | None = None
+) -> str:
+    """A method run's identity: its config without the settings that change no member
+    (`NOT_IN_IDENTITY`: device, evaluation batch, checkpoint cadence), the data files'
+    checksum and the contents of the `files` it starts from (checkpoints)."""
+    payload = config.model_dump(mode="json")
+    for key in NOT_IN_IDENTITY:
+        payload["train"].pop(key, None)
+    payload["data_sha256"] = data_checksum
+    payload["files_sha256"] = [file_digest(f) for f in files or []]
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def file_digest(path: str | os.PathLike[str]) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -23,12 +23,15 @@ from lrensemble.data.corruptions import (
 from lrensemble.data.registry import DATASETS
 from lrensemble.ensemble import member_metrics
 from lrensemble.errors import DataError, LREnsembleError, ParameterError
+from lrensemble.methods.hdet.run import MARKER as HDET_MARKER
+from lrensemble.methods.pat.run import MARKER as PAT_MARKER
+from lrensemble.methods.snapshot.run import MARKER as SNAPSHOT_MARKER
 from lrensemble.pipeline.members import has_model, model_inputs, rebuild_model
 from lrensemble.pool import Pool
 from lrensemble.progress import maybe, progress_enabled
 
-# beside a run's pool: its config, [data] included
-RUN_MARKERS = ("tune.json", "snapshot.json", "pat.json")
+# beside a run's pool: its config, [data] included (the sweep's and every method's marker)
+RUN_MARKERS = ("tune.json", SNAPSHOT_MARKER, PAT_MARKER, HDET_MARKER)
 
 
 def _from_table(table: Mapping[str, Any]) -> Dataset:

@@ -70,6 +70,8 @@ def load_pretrained(
         if name in own and (not keep_head or tuple(own[name].shape) != tuple(state[name].shape)):
             del state[name]
             head_replaced = True
+    if not keep_head and not any(n.startswith(head) for n in state):
+        head_replaced = True  # a backbone without a classifier: the model's own head stays
     missing = [n for n in own if n not in state and not (head_replaced and n.startswith(head))]
     extra = [n for n in state if n not in own]
     wrong = [n for n in state if n in own and tuple(state[n].shape) != tuple(own[n].shape)]

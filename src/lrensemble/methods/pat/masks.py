@@ -139,6 +139,14 @@ def child_masks(
 
         owners = _layer_vectors(layers, prune, scope, parts)
         children = [masks_of([o == k for o in owners]) for k in range(count)]
+    for i, mask in enumerate(children):
+        dead = [n for n, m in mask.items() if n.endswith(".weight") and not m.any()]
+        if dead:
+            raise ParameterError(
+                f"Child {i + 1} of {count} ({strategy}, {prune}, {scope}) would keep nothing of "
+                f"{dead[0].removesuffix('.weight')}, which has too few units; use fewer "
+                "children, a lower sparsity, per-layer scope or connection pruning."
+            )
     return children
 
 
@@ -177,7 +185,9 @@ def _output_positions(model: nn.Module, input_shape: Sequence[int]) -> dict[str,
         if isinstance(module, PRUNABLE):
 
             def keep(_m: nn.Module, _args: Any, out: torch.Tensor, name: str = name) -> None:
-                positions[name] = math.prod(out.shape[2:]) if out.ndim > 2 else 1
+                # Conv: (N, C, *spatial) -> the spatial positions; Linear: (N, *tokens, D)
+                spatial = out.shape[2:] if not isinstance(_m, nn.Linear) else out.shape[1:-1]
+                positions[name] = math.prod(spatial)
 
             module.register_forward_hook(keep)
     with torch.no_grad():

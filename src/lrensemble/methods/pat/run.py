@@ -12,8 +12,6 @@ or one by one when bagging gives each its own training subset; every member is f
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import os
 import shutil
 import tempfile
@@ -35,7 +33,7 @@ from lrensemble.errors import ConfigError, DataError, ParameterError
 from lrensemble.filing import NewMember, file_members
 from lrensemble.methods.pat.config import PatConfig
 from lrensemble.methods.pat.masks import child_masks, mask_stats
-from lrensemble.methods.run_dir import open_run
+from lrensemble.methods.run_dir import open_run, run_fingerprint
 from lrensemble.models.fit_check import check_model_fits
 from lrensemble.pool import Pool
 from lrensemble.schedules import Policy, create, from_spec
@@ -62,13 +60,9 @@ class PatResult:
 
 
 def fingerprint(config: PatConfig, data_checksum: str | None) -> str:
-    payload = config.model_dump(mode="json")
-    payload["train"].pop("device", None)
-    payload["data_sha256"] = data_checksum
-    if config.pat.parent_checkpoint:
-        with open(config.pat.parent_checkpoint, "rb") as fh:
-            payload["parent_sha256"] = hashlib.sha256(fh.read()).hexdigest()
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+    """The run's identity: its config and data, and the parent checkpoint's contents."""
+    parent = config.pat.parent_checkpoint
+    return run_fingerprint(config, data_checksum, [parent] if parent else [])
 
 
 def tuning_policy(config: PatConfig) -> Policy:
@@ -121,9 +115,11 @@ class PatRun:
         check_model_fits(
             probe, dataset.input_shape, dataset.num_classes, f"Model {cfg.model['name']!r}"
         )
-        child_masks(probe, 2, "random", self.spec.prune, self.spec.sparsity, self.spec.scope)
+        spec = self.spec
+        for strategy in {spec.strategy, *(("random", "antirandom") if spec.baselines else ())}:
+            child_masks(probe, spec.members, strategy, spec.prune, spec.sparsity, spec.scope)
         if self.spec.parent_checkpoint:
-            load_pretrained(probe, self.spec.parent_checkpoint)
+            self._load_parent(probe)
         if self.spec.baselines:
             self._dropout_model(dataset)  # a model without dropout: one sentence, now
         fp = fingerprint(cfg, dataset.info.get("sha256"))
@@ -152,8 +148,14 @@ class PatRun:
         (resumed there, reused when finished)."""
         model = self._model(dataset, self.config.train.seed)
         if self.spec.parent_checkpoint:
-            load_pretrained(model, self.spec.parent_checkpoint)
-            return model.to(resolve_device(self.config.train.device))
+            self._load_parent(model)
+            model.to(resolve_device(self.config.train.device))
+            record = {"checkpoint": self.spec.parent_checkpoint, "model": self._model_spec()}
+            if self.spec.include_parent:
+                self._file(pool, dataset, [(f"pat-parent-{tag}", model, record, None)],
+                           "pat-parent", self.spec.parent_checkpoint, result)  # fmt: skip
+                result.members.append(f"pat-parent-{tag}")
+            return model
         trained = train_member(
             model,
             dataset,
@@ -173,7 +175,18 @@ class PatRun:
         if self.spec.include_parent:
             self._file(pool, dataset, [(f"pat-parent-{tag}", model, trained.record, None)],
                        "pat-parent", None, result)  # fmt: skip
+            result.members.append(f"pat-parent-{tag}")
         return model
+
+    def _load_parent(self, model: nn.Module) -> None:
+        """The parent from `parent_checkpoint`: every weight, head included (a checkpoint of
+        another class count is not this task's parent)."""
+        info = load_pretrained(model, self.spec.parent_checkpoint)  # type: ignore[arg-type]
+        if info["head_replaced"]:
+            raise ConfigError(
+                f"parent_checkpoint {self.spec.parent_checkpoint}: its output layer has another "
+                "class count; a parent must be a model of this task."
+            )
 
     # --- members ---------------------------------------------------------------------------------
 
@@ -324,7 +337,15 @@ class PatRun:
         budget, seed = self.spec.budget(), self.config.train.seed
         policy = parent_policy(self.config)
         plans = [
-            ("independent", f"independent-{tag}", self._model(dataset, seed), {}, dataset, budget),
+            (
+                "independent",
+                f"independent-{tag}",
+                self._model(dataset, seed),
+                {},
+                dataset,
+                budget,
+                seed,
+            ),
             (
                 "dropout",
                 f"dropout-{tag}",
@@ -332,6 +353,7 @@ class PatRun:
                 {"dropout": DROPOUT},
                 dataset,
                 budget,
+                seed,
             ),
         ]
         bags = max(1, budget // 2)
@@ -344,9 +366,10 @@ class PatRun:
                     {},
                     bag(dataset, seed * 1000 + 500 + k, BAG_FRACTION),
                     min(2, budget),
+                    seed + k + 1,  # its own data order, dropout and augmentation
                 )
             )
-        for method, member_id, model, extra, data, epochs in plans:
+        for method, member_id, model, extra, data, epochs, member_seed in plans:
             result.members.append(member_id)
             if pool.member_dir(member_id).exists():
                 continue
@@ -355,7 +378,7 @@ class PatRun:
                 model,
                 data,
                 policy,
-                self._train_config(epochs, seed if method != "bagging" else None),
+                self._train_config(epochs, member_seed),
                 out_dir=run_dir,
                 model_spec=self._model_spec(**extra),
                 progress=self.progress,

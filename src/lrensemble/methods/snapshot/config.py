@@ -12,10 +12,8 @@ from lrensemble.config import StrictModel
 from lrensemble.methods.run_dir import load_method_config
 from lrensemble.train.run import TrainingSetup
 
-METHODS = ("sse", "starsse", "local_de", "global_de")
-VARIANTS = ("none", "mse", "rtd", "wo", "ce1", "ce2")
 # the thesis's (and the reference code's) weights of each variant's extra term
-DEFAULT_ALPHA = {"mse": 20.0, "rtd": 0.03, "wo": 10.0, "ce1": 0.1, "ce2": 0.1}
+DEFAULT_ALPHA = {"mse": 20.0, "wo": 10.0, "ce1": 0.1, "ce2": 0.1}
 
 
 class SnapshotSpec(StrictModel):

@@ -10,8 +10,6 @@ with a sweep's.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import shutil
 import time
@@ -26,7 +24,7 @@ from lrensemble.data.base import Dataset
 from lrensemble.data.registry import load_dataset
 from lrensemble.device import resolve_device
 from lrensemble.filing import NewMember, file_members
-from lrensemble.methods.run_dir import open_run
+from lrensemble.methods.run_dir import open_run, run_fingerprint
 from lrensemble.methods.snapshot.config import SnapshotConfig
 from lrensemble.methods.snapshot.hooks import (
     FeatureDistance,
@@ -72,21 +70,9 @@ class SnapshotResult:
 
 
 def fingerprint(config: SnapshotConfig, data_checksum: str | None = None) -> str:
-    """The run's identity: the config without the device, the data files' checksum and the
-    checkpoints' contents (a checkpoint replaced at the same path is another run)."""
-    payload = config.model_dump(mode="json")
-    payload["train"].pop("device", None)
-    payload["data_sha256"] = data_checksum
-    payload["checkpoints_sha256"] = [file_digest(c) for c in config.snapshot.checkpoints]
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def file_digest(path: str | os.PathLike[str]) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    """The run's identity: its config and data, and the checkpoints' contents (a checkpoint
+    replaced at the same path is another run)."""
+    return run_fingerprint(config, data_checksum, config.snapshot.checkpoints)
 
 
 def method_name(config: SnapshotConfig) -> str:
