@@ -5,7 +5,7 @@ pre-trained checkpoint), `lrens pat` (Prune and Tune ensembles) and `lrens hdet`
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -44,12 +44,7 @@ def snapshot(
     variant = "" if spec.variant == "none" else f" ({spec.variant})"
     out.print(f"snapshot: {spec.method}{variant}, {spec.member_count()} members → {out_dir}")
     result = run_snapshot(cfg, out_dir, pool_dir=pool, log=out.print, progress=progress)
-    out.print(
-        f"{len(result.members)} members in {result.pool_dir} ({len(result.trained)} trained "
-        f"now, {result.seconds:.1f} s)"
-    )
-    if report:
-        _report(result.pool_dir, out_dir)
+    _finish(result, out_dir, report)
 
 
 @app.command("pat")
@@ -74,12 +69,7 @@ def pat(
         f"{spec.sparsity:g}) of a {spec.parent_epochs}-epoch parent → {out_dir}"
     )
     result = run_pat(cfg, out_dir, pool_dir=pool, log=out.print, progress=progress)
-    out.print(
-        f"{len(result.members)} members in {result.pool_dir} ({len(result.trained)} trained "
-        f"now, {result.seconds:.1f} s)"
-    )
-    if report:
-        _report(result.pool_dir, out_dir)
+    _finish(result, out_dir, report)
 
 
 @app.command("hdet")
@@ -118,6 +108,16 @@ def hdet(
         f"{result.seconds:.1f} s)"
     )
     if report and result.members:
+        _report(result.pool_dir, out_dir)
+
+
+def _finish(result: Any, out_dir: Path, report: bool) -> None:
+    """A method run's last lines: its members, then (unless --no-report) the report."""
+    out.print(
+        f"{len(result.members)} members in {result.pool_dir} ({len(result.trained)} trained "
+        f"now, {result.seconds:.1f} s)"
+    )
+    if report:
         _report(result.pool_dir, out_dir)
 
 

@@ -7,10 +7,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import ValidationError
+from torch import nn
 
 from lrensemble.atomic import file_in_the_way, write_json
 from lrensemble.config import config_error, load_toml
@@ -19,9 +22,44 @@ from lrensemble.errors import ConfigError, DataError
 from lrensemble.pool import Pool
 from lrensemble.pool.store import POOL_JSON
 from lrensemble.train.run import TrainingSetup
-from lrensemble.train.trainer import NOT_IN_IDENTITY
+from lrensemble.train.trainer import NOT_IN_IDENTITY, build_model
 
 C = TypeVar("C", bound=TrainingSetup)
+
+
+@dataclass
+class MethodResult:
+    """What a method's run made: its members in the pool, which were trained (filed) now, and
+    which diverged (kept out)."""
+
+    out_dir: Path
+    pool_dir: Path
+    members: list[str] = field(default_factory=list)
+    trained: list[str] = field(default_factory=list)
+    diverged: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+class MethodRun(Generic[C]):
+    """One run of a method into `out_dir`, filing into `pool_dir` (default `out_dir/pool`)."""
+
+    def __init__(
+        self,
+        config: C,
+        out_dir: str | os.PathLike[str],
+        pool_dir: str | os.PathLike[str] | None = None,
+        log: Callable[[str], None] = print,
+        progress: bool | None = None,
+    ) -> None:
+        self.config, self.out = config, Path(out_dir)
+        self.pool_dir = Path(pool_dir) if pool_dir is not None else self.out / "pool"
+        self.log, self.progress = log, progress
+
+    def _model(self, dataset: Dataset, seed: int, **extra: Any) -> nn.Module:
+        """The config's model for `dataset`, initialized from `seed` (`extra`: more model
+        parameters, e.g. a baseline's dropout)."""
+        cfg = self.config
+        return build_model(cfg.model["name"], dataset, seed, **{**cfg.params("model"), **extra})
 
 
 def load_method_config(

@@ -17,7 +17,6 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,13 +32,13 @@ from lrensemble.errors import ConfigError, DataError, ParameterError
 from lrensemble.filing import NewMember, file_members
 from lrensemble.methods.pat.config import PatConfig
 from lrensemble.methods.pat.masks import child_masks, mask_stats
-from lrensemble.methods.run_dir import open_run, run_fingerprint
+from lrensemble.methods.run_dir import MethodResult, MethodRun, open_run, run_fingerprint
 from lrensemble.models.fit_check import check_model_fits
 from lrensemble.pool import Pool
 from lrensemble.schedules import Policy, create, from_spec
 from lrensemble.train import TrainConfig, WeightMask, train_member, train_members
 from lrensemble.train.pretrained import load_pretrained
-from lrensemble.train.trainer import WEIGHTS, build_model
+from lrensemble.train.trainer import WEIGHTS
 
 MARKER = "pat.json"
 MASKS = "masks.safetensors"
@@ -47,16 +46,7 @@ BAG_FRACTION = 0.9
 DROPOUT = 0.3  # the dropout baseline's rate (on the features before the head)
 
 
-@dataclass
-class PatResult:
-    """What a run made: the members in the pool, which were trained now."""
-
-    out_dir: Path
-    pool_dir: Path
-    members: list[str] = field(default_factory=list)
-    trained: list[str] = field(default_factory=list)
-    diverged: list[str] = field(default_factory=list)
-    seconds: float = 0.0
+PatResult = MethodResult  # what a run made
 
 
 def fingerprint(config: PatConfig, data_checksum: str | None) -> str:
@@ -83,27 +73,14 @@ def parent_policy(config: PatConfig) -> Policy:
     return create("pat_parent", max_lr=spec.lr)
 
 
-class PatRun:
+class PatRun(MethodRun[PatConfig]):
     """One Prune-and-Tune run into `out_dir` (its pool: `pool_dir`, default `out_dir/pool`)."""
 
-    def __init__(
-        self,
-        config: PatConfig,
-        out_dir: str | os.PathLike[str],
-        pool_dir: str | os.PathLike[str] | None = None,
-        log: Callable[[str], None] = print,
-        progress: bool | None = None,
-    ) -> None:
-        self.config, self.out = config, Path(out_dir)
-        self.pool_dir = Path(pool_dir) if pool_dir is not None else self.out / "pool"
-        self.log, self.progress = log, progress
-        self.spec = config.pat
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.spec = self.config.pat
 
     # --- set-up ----------------------------------------------------------------------------------
-
-    def _model(self, dataset: Dataset, seed: int, **extra: Any) -> nn.Module:
-        cfg = self.config
-        return build_model(cfg.model["name"], dataset, seed, **{**cfg.params("model"), **extra})
 
     def _model_spec(self, **extra: Any) -> dict[str, Any]:
         return {**self.config.model, **extra}

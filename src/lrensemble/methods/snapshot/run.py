@@ -14,8 +14,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 from torch import nn
@@ -24,7 +23,7 @@ from lrensemble.data.base import Dataset
 from lrensemble.data.registry import load_dataset
 from lrensemble.device import resolve_device
 from lrensemble.filing import NewMember, file_members
-from lrensemble.methods.run_dir import open_run, run_fingerprint
+from lrensemble.methods.run_dir import MethodResult, MethodRun, open_run, run_fingerprint
 from lrensemble.methods.snapshot.config import SnapshotConfig
 from lrensemble.methods.snapshot.hooks import (
     FeatureDistance,
@@ -38,7 +37,7 @@ from lrensemble.schedules import create
 from lrensemble.train.checkpoint import load_weights
 from lrensemble.train.hooks import TrainHook
 from lrensemble.train.pretrained import load_pretrained
-from lrensemble.train.trainer import WEIGHTS, build_model, train_member
+from lrensemble.train.trainer import WEIGHTS, train_member
 
 MARKER = "snapshot.json"
 
@@ -57,16 +56,7 @@ class PlannedMember:
     cycle: bool  # a cycle 2+ of SSE/StarSSE (variants and freezing apply)
 
 
-@dataclass
-class SnapshotResult:
-    """What a run made: every member of the plan in the pool, which were trained now."""
-
-    out_dir: Path
-    pool_dir: Path
-    members: list[str] = field(default_factory=list)
-    trained: list[str] = field(default_factory=list)
-    diverged: list[str] = field(default_factory=list)
-    seconds: float = 0.0
+SnapshotResult = MethodResult  # what a run made
 
 
 def fingerprint(config: SnapshotConfig, data_checksum: str | None = None) -> str:
@@ -112,27 +102,14 @@ def plan(config: SnapshotConfig, tag: str) -> list[PlannedMember]:
     return members
 
 
-class SnapshotRun:
+class SnapshotRun(MethodRun[SnapshotConfig]):
     """One snapshot run into `out_dir` (its pool: `pool_dir`, default `out_dir/pool`)."""
 
-    def __init__(
-        self,
-        config: SnapshotConfig,
-        out_dir: str | os.PathLike[str],
-        pool_dir: str | os.PathLike[str] | None = None,
-        log: Callable[[str], None] = print,
-        progress: bool | None = None,
-    ) -> None:
-        self.config, self.out = config, Path(out_dir)
-        self.pool_dir = Path(pool_dir) if pool_dir is not None else self.out / "pool"
-        self.log, self.progress = log, progress
-        self.spec = config.snapshot
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.spec = self.config.snapshot
 
     # --- set-up ----------------------------------------------------------------------------------
-
-    def _model(self, dataset: Dataset, seed: int) -> nn.Module:
-        cfg = self.config
-        return build_model(cfg.model["name"], dataset, seed, **cfg.params("model"))
 
     def _check(self, dataset: Dataset) -> None:
         """Before anything is written: the model takes the data, and every checkpoint fits it
