@@ -140,3 +140,31 @@ def test_a_killed_rank_ends_the_job_with_one_sentence(tmp_path):
     assert len(lines) == 1 and "Traceback" not in err, err[-2000:]
     assert "The HDET job failed: rank 1 exited" in lines[0], lines[0]
     assert time.monotonic() - start < 60
+
+
+def test_a_simulated_run_killed_after_an_epoch_resumes_to_the_same_model(tmp_path):
+    """SIGKILL once the first epoch's checkpoint is written; the rerun starts from it and files
+    the averaged model of an uninterrupted run."""
+    config = write(tmp_path, epochs=10, replicas=False)
+    argv = [sys.executable, "-m", "lrensemble", "hdet", str(config), "--simulate", "--no-report"]
+    straight = subprocess.run(
+        [*argv, "--out", str(tmp_path / "straight")], capture_output=True, text=True, check=False
+    )
+    assert straight.returncode == 0, straight.stderr
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([*argv, "--out", str(out)], stdout=subprocess.PIPE, text=True)
+    latest = out / "train" / "checkpoints" / "latest.json"
+    deadline = time.monotonic() + 60
+    while not latest.exists():
+        assert time.monotonic() < deadline and proc.poll() is None, "no checkpoint appeared"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    members = out / "pool" / "members"
+    assert not (members.is_dir() and any(members.iterdir())), "killed after it had finished"
+    again = subprocess.run([*argv, "--out", str(out)], capture_output=True, text=True, check=False)
+    assert again.returncode == 0, again.stderr
+    pools = [Pool.open(out / "pool"), Pool.open(tmp_path / "straight" / "pool")]
+    wa, wb = (load_file(str(p.member_file(p.member_ids()[0], "model.safetensors"))) for p in pools)
+    for name in wb:
+        assert (wa[name] - wb[name]).abs().max() <= 1e-5, name
