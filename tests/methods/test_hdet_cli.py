@@ -138,7 +138,12 @@ def test_a_killed_rank_ends_the_job_with_one_sentence(tmp_path):
     assert proc.returncode == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in err, err[-2000:]
-    assert "The HDET job failed: rank 1 exited" in lines[0], lines[0]
+    # which side reports first depends on timing: torchrun seeing rank 1 gone, or rank 0's
+    # sync failing on the lost peer; either way one sentence that names the lost replica
+    assert (
+        "The HDET job failed: rank 1 exited" in lines[0]
+        or "another replica exited, lost its connection" in lines[0]
+    ), lines[0]
     assert time.monotonic() - start < 60
 
 
