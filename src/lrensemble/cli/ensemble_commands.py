@@ -506,8 +506,10 @@ def evaluate_command(
     progress: ProgressOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Metrics (accuracy, NLL, ECE, Brier) of a team's consensus and of its members; with
-    --corruptions, accuracy, NLL and ECE on corrupted test sets."""
+    """Metrics (accuracy, NLL, ECE, Brier) of a team's consensus and of its members.
+
+    With --corruptions: accuracy, NLL and ECE on corrupted test sets.
+    """
     from lrensemble.ensemble import member_metrics
     from lrensemble.pool import Pool
 

@@ -34,9 +34,11 @@ def snapshot(
     device: DeviceOption = None,
     progress: ProgressOption = None,
 ) -> None:
-    """Snapshot ensembles from one pre-trained checkpoint: SSE, StarSSE (and their variants),
-    Local and Global deep ensembles. A killed run resumes from its last finished member or
-    epoch when run again."""
+    """Snapshot ensembles from one pre-trained checkpoint (SSE, StarSSE, Local and Global DE).
+
+    Variants (mse, wo, ce1, ce2) and layer freezing apply to the cycles of SSE and StarSSE. A
+    killed run resumes from its last finished member or epoch when run again.
+    """
     from lrensemble.methods.snapshot import load_snapshot_config, run_snapshot
 
     cfg = load_snapshot_config(config, seed=seed, device=device)
@@ -57,9 +59,11 @@ def pat(
     device: DeviceOption = None,
     progress: ProgressOption = None,
 ) -> None:
-    """Prune and Tune ensembles: a parent trained once, children pruned from it (random or
-    anti-random masks) and tuned briefly; with `baselines = true`, the paper's Table 1
-    comparisons at the same budget. A killed run resumes when run again."""
+    """Prune and Tune ensembles: children pruned from one parent and tuned briefly.
+
+    Random or anti-random masks; with `baselines = true`, the paper's Table 1 comparisons at
+    the same budget. A killed run resumes when run again.
+    """
     from lrensemble.methods.pat import load_pat_config, run_pat
 
     cfg = load_pat_config(config, seed=seed, device=device)
@@ -92,10 +96,12 @@ def hdet(
     seed: SeedOption = None,
     device: DeviceOption = None,
 ) -> None:
-    """HDET: N data-parallel replicas (torchrun on this machine, or --simulate) fanned out over
-    LRs, averaged every few steps, steered by the auto-LR controller; the averaged model (and,
-    with replica_members, each replica) is filed into the pool. A killed run resumes from its
-    last epoch when run again."""
+    """HDET: data-parallel replicas with divergent LRs, averaged every few steps (torchrun).
+
+    The replicas run under torchrun on this machine, or in this process with --simulate; the
+    auto-LR controller steers their base LR. The averaged model (and, with replica_members,
+    each replica) is filed into the pool. A killed run resumes from its last epoch.
+    """
     from lrensemble.methods.hdet import load_hdet_config, run_hdet
 
     cfg = load_hdet_config(config, seed=seed, device=device)

@@ -141,8 +141,10 @@ def report(
     device: DeviceOption = None,
     progress: ProgressOption = None,
 ) -> None:
-    """Regenerate the report from an existing pool, without training (with --corruptions,
-    members are run on corrupted test sets first)."""
+    """Regenerate the report from an existing pool, without training.
+
+    With --corruptions, members are first run on corrupted test sets.
+    """
     from lrensemble.cli.common import ensemble_config
     from lrensemble.errors import ParameterError
     from lrensemble.pipeline import report_pool
