@@ -12,7 +12,13 @@ The pool imitates trained members: a shared per-sample difficulty plus member no
 softmax outputs, about 75% member accuracy. `--hard` uses a flat, noisy pool on which members
 disagree on almost every sample (the worst case for pruning to disagreement samples).
 
-    python benchmarks/selection.py [--hard] [--sample 200] [--seed 0]
+Then the fixed-size cases (issue 20), one JSON line each: focal selection of size 5 from
+M = 20 and brute force of size 4 from M = 32, scoring only the teams of that size. Today's
+all-teams way is timed in the same run where it finishes in reasonable time: at M = 16 for both
+(at M = 20 it takes minutes; at M = 32 it is refused), with both ways checked to choose the same
+team there.
+
+    python benchmarks/selection.py [--hard] [--sample 200] [--seed 0] [--fixed-size-only]
 """
 
 from __future__ import annotations
@@ -20,10 +26,14 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from lrensemble.ensemble import focal_diversity, focal_diversity_all, members_of, team_accuracies
+from lrensemble.ensemble.selection import best_accuracy_team, most_diverse_team, select
+from lrensemble.ensemble.teams import team_sizes
 
 
 def make_pool(m: int, n: int, c: int, seed: int, hard: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -64,6 +74,52 @@ def straightforward_fq_gd(wrong: np.ndarray, team: tuple[int, ...]) -> float:
     return float(np.mean(scores))
 
 
+def all_teams_way(method: str, p: np.ndarray, y: np.ndarray, size: int) -> tuple[int, ...]:
+    """Today's fixed-size selection: score every team, then rank those of `size`."""
+    p64 = p.astype(np.float64)
+    accs = team_accuracies(p64, y)
+    masks = np.nonzero(team_sizes(len(p)) == size)[0]
+    if method == "focal":
+        fq = focal_diversity_all(p64, y, "GD")
+        return members_of(most_diverse_team(masks, fq, accs))
+    return members_of(best_accuracy_team(p64, y, masks, accs[masks])[0])
+
+
+def timed(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, float]:
+    """fn(*args, **kwargs) and its wall-clock seconds."""
+    t0 = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - t0
+
+
+def fixed_size_case(
+    method: str, members: int, size: int, args: argparse.Namespace, compare_at: int
+) -> dict:
+    """Fixed-size selection on a pool of `members`, and the ratio to today's all-teams way
+    measured on a pool of `compare_at` members (both ways timed there)."""
+    p, y = make_pool(members, args.samples, args.classes, args.seed, args.hard)
+    chosen, seconds = timed(select, method, p, y, size=size)
+    small_p, small_y = make_pool(compare_at, args.samples, args.classes, args.seed, args.hard)
+    small, new_small = timed(select, method, small_p, small_y, size=size)
+    old_members, old_small = timed(all_teams_way, method, small_p, small_y, size)
+    return {
+        "benchmark": "selection-fixed-size",
+        "case": f"{method}, size {size}, M = {members}",
+        "pool": "hard" if args.hard else "trained-like",
+        "samples": args.samples,
+        "classes": args.classes,
+        "search": chosen.details["search"],
+        "teams_scored": chosen.details["teams_scored"],
+        "seconds": round(seconds, 3),
+        "members_chosen": list(chosen.members),
+        "compared_at_members": compare_at,
+        "fixed_size_seconds_at_compare": round(new_small, 3),
+        "all_teams_seconds_at_compare": round(old_small, 3),
+        "speedup_at_compare": round(old_small / new_small, 1),
+        "same_team_at_compare": tuple(small.members) == tuple(old_members),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--members", type=int, default=16)
@@ -72,7 +128,16 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=200, help="teams timed the slow way")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--hard", action="store_true")
+    parser.add_argument("--fixed-size-only", action="store_true", help="only issue 20's cases")
     args = parser.parse_args()
+    if not args.fixed_size_only:
+        all_teams(args)
+    print(json.dumps(fixed_size_case("focal", 20, 5, args, compare_at=16)))
+    print(json.dumps(fixed_size_case("brute_force", 32, 4, args, compare_at=16)))
+
+
+def all_teams(args: argparse.Namespace) -> None:
+    """The all-team computations against the straightforward ways."""
     p, y = make_pool(args.members, args.samples, args.classes, args.seed, args.hard)
     teams = (1 << args.members) - 1
     rng = np.random.default_rng(args.seed + 1)

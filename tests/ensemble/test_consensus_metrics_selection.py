@@ -172,9 +172,14 @@ def test_selection_errors(method, kwargs, fragment):
 
 
 def test_too_large_pools_are_refused_with_a_pointer():
+    """Free-size enumeration of 2^25 teams is refused with a pointer; a fixed size enumerates
+    only its C(25, 2) teams, unless its work exceeds the limit."""
     p, y = random_pool(10, 25, 5, 2)
     with pytest.raises(ParameterError, match=r"too many to enumerate.*greedy"):
-        select("brute_force", p, y, size=2)
+        select("brute_force", p, y)
+    assert len(select("brute_force", p, y, size=2).members) == 2
+    with pytest.raises(ParameterError, match="team-samples"):
+        select("brute_force", p, y, size=2, max_work=1)
     assert len(select("greedy", p, y, size=2).members) == 2
 
 

@@ -26,7 +26,14 @@ import numpy as np
 
 from lrensemble.arrays import check_probs
 from lrensemble.ensemble.checks import check_team
-from lrensemble.ensemble.teams import check_enumerable, members_of, team_matrix, team_sizes
+from lrensemble.ensemble.teams import (
+    TILE_BYTES,
+    check_enumerable,
+    members_of,
+    team_matrix,
+    team_rows,
+    team_sizes,
+)
 from lrensemble.errors import ParameterError
 
 METRICS = ("BD", "QS", "CK", "KW", "GD", "FK")
@@ -223,6 +230,44 @@ def focal_diversity_all(
         with np.errstate(divide="ignore", invalid="ignore"):
             scores = np.sum(np.where(x > 0, per, 0.0), axis=1) / size
         out[lo : lo + len(x)] = np.where(size >= 2, scores, np.nan)
+    return out
+
+
+def focal_diversity_of(
+    probs: Any, labels: Any, teams: Any, metric: str = "GD", tile_bytes: int = TILE_BYTES
+) -> np.ndarray:
+    """FQ-metric of each team in `teams` ((T, S) member indices or (T,) bitmasks, all of one
+    size S ≥ 2): (T,), equal to `focal_diversity_all` at those teams.
+
+    GD, KW and BD come from the same co-failure counts and closed form, per focal member F of
+    the team: P = Σ_{m∈T} A[F, m], Q = Σ_{m,k∈T} B[F, m, k] (exact integers in any order); the
+    per-focal scores are laid out and averaged as `focal_diversity_all` does, so the floats
+    are the same. Teams go in tiles of about `tile_bytes`. Other metrics: team by team."""
+    name = metric_name(metric)
+    p, y = check_probs(probs, labels)
+    m = len(p)
+    rows = team_rows(teams, m)
+    count, size = rows.shape
+    if size < 2:
+        raise ParameterError("Focal diversity needs teams of at least two members.")
+    out = np.empty(count)
+    if name not in FAST_FOCAL:
+        preds = p.argmax(axis=2)
+        oracle = preds == y
+        for i, team in enumerate(rows.tolist()):
+            out[i] = focal_score(name, oracle[team], preds[team], p.shape[2])
+        return out
+    a, b = cofailure_counts(p.argmax(axis=2) != y)
+    negatives = np.diag(a)
+    step = max(1, tile_bytes // (8 * max(size**3, m)))  # the (teams, S, S, S) gather dominates
+    for lo in range(0, count, step):
+        t = rows[lo : lo + step]
+        p_sum = a[t[:, :, None], t[:, None, :]].sum(axis=2)  # (teams, S): per focal member
+        q_sum = b[t[:, :, None, None], t[:, None, :, None], t[:, None, None, :]].sum(axis=(2, 3))
+        per = closed_form_focal(name, p_sum, q_sum, float(size), negatives[t])
+        dense = np.zeros((len(t), m))  # as `focal_diversity_all` sums: zeros off the team
+        dense[np.arange(len(t))[:, None], t] = per
+        out[lo : lo + step] = np.sum(dense, axis=1) / float(size)
     return out
 
 

@@ -26,6 +26,7 @@ from lrensemble.ensemble.diversity import (
     closed_form_focal,
     cofailure_counts,
     focal_diversity_all,
+    focal_diversity_of,
     focal_diversity_parity,
     focal_score,
     metric_name,
@@ -33,11 +34,18 @@ from lrensemble.ensemble.diversity import (
 from lrensemble.ensemble.metrics import NLL_CLIP
 from lrensemble.ensemble.teams import (
     MAX_ENUMERATION_MEMBERS,
+    MAX_ENUMERATION_WORK,
     check_enumerable,
+    check_enumerable_work,
+    combinations_array,
     mask_of,
+    masks_of_rows,
     members_of,
     team_accuracies,
+    team_accuracies_of,
+    team_count,
     team_nlls,
+    team_nlls_of,
     team_sizes,
 )
 from lrensemble.errors import ParameterError
@@ -158,6 +166,15 @@ def best_accuracy_team(
     return min(keyed)[2], float(best)
 
 
+def bitmask_rank(rows: np.ndarray) -> np.ndarray:
+    """Rank of each team of one size, member rows (T, S) ascending, in bitmask order (the
+    highest member decides first), for any pool size."""
+    order = np.lexsort(rows.T)  # the last key, the highest member, is the primary one
+    rank = np.empty(len(rows), dtype=np.int64)
+    rank[order] = np.arange(len(rows))
+    return rank
+
+
 def most_diverse_team(masks: np.ndarray, diversity: np.ndarray, accs: np.ndarray) -> int:
     """Among team bitmasks `masks`, the highest diversity, then accuracy, then lowest bitmask."""
     order = np.lexsort((masks, -accs[masks], -diversity[masks]))
@@ -253,7 +270,9 @@ class BruteForceSelector(Selector):
     """Every team (of `size`, or of any size) is evaluated exactly. With `objective =
     "accuracy"` the best validation accuracy wins, ties going to lower NLL, then the smaller
     team; with `"nll"` the lowest validation NLL wins, ties going to higher accuracy, then the
-    smaller team."""
+    smaller team (last ties: the lower bitmask). With a size only the C(M, size) teams of that
+    size are scored, up to `max_work` team-samples; without one all 2^M − 1 teams, up to
+    `max_members` members."""
 
     name = "brute_force"
 
@@ -262,14 +281,18 @@ class BruteForceSelector(Selector):
         size: int | None = None,
         max_members: int = MAX_ENUMERATION_MEMBERS,
         objective: str = "accuracy",
+        max_work: int = MAX_ENUMERATION_WORK,
     ) -> None:
         self.size, self.max_members = _team_size(size), _count("max_members", max_members)
         self.objective = check_objective(objective)
+        self.max_work = _count("max_work", max_work)
 
     def _select(self, p: np.ndarray, y: np.ndarray) -> Selection:
         m = len(p)
+        if self.size is not None:
+            return self._fixed(p, y, check_size(self.size, m))
         check_enumerable(m, self.max_members)
-        size = check_size(self.size, m)
+        size = None
         accs = team_accuracies(p, y, self.max_members)
         sizes = team_sizes(m)
         masks = np.nonzero(sizes == size if size else sizes > 0)[0]
@@ -285,8 +308,53 @@ class BruteForceSelector(Selector):
             t = ms[np.argmax(accs[ms])]
             per_size[s] = {"members": list(members_of(int(t))), "accuracy": float(accs[t])}
         return self._result(
-            p, y, members_of(best), teams_evaluated=len(masks), best_per_size=per_size
+            p,
+            y,
+            members_of(best),
+            teams_evaluated=len(masks),
+            best_per_size=per_size,
+            search="exhaustive-all",
+            teams_scored=len(masks),
         )
+
+    def _fixed(self, p: np.ndarray, y: np.ndarray, size: int) -> Selection:
+        """Only the teams of `size`, with the ranking and tie-breaks of the all-teams way."""
+        m = len(p)
+        check_enumerable_work(team_count(m, size), len(y), self.max_work)
+        rows = combinations_array(m, size)
+        accs = team_accuracies_of(p, y, rows)
+        rank = bitmask_rank(rows)
+        if self.objective == "accuracy":
+            tied = np.nonzero(accs == accs.max())[0]
+            best = int(tied[0])
+            if len(tied) > 1:  # lower NLL of the soft vote, then the lower bitmask
+                keyed = [(soft_vote_scores(p, y, rows[i])[1], int(rank[i])) for i in tied]
+                best = int(tied[min(range(len(tied)), key=keyed.__getitem__)])
+        else:
+            nlls = self._nlls(p, y, rows, rank)
+            best = int(np.lexsort((rank, -accs, nlls))[0])
+        top = int(np.lexsort((rank, -accs))[0])
+        per_size = {size: {"members": rows[top].tolist(), "accuracy": float(accs[top])}}
+        return self._result(
+            p,
+            y,
+            rows[best].tolist(),
+            teams_evaluated=len(rows),
+            best_per_size=per_size,
+            search="exhaustive-fixed-size",
+            teams_scored=len(rows),
+        )
+
+    @staticmethod
+    def _nlls(p: np.ndarray, y: np.ndarray, rows: np.ndarray, rank: np.ndarray) -> np.ndarray:
+        """NLLs of teams of one size: below 64 members through `team_nlls` over the bitmasks in
+        ascending order, the very floats of the all-teams way; else `team_nlls_of`."""
+        if len(p) > 63:
+            return team_nlls_of(p, y, rows)
+        order = np.argsort(rank)
+        nlls = np.empty(len(rows))
+        nlls[order] = team_nlls(p, y, masks_of_rows(rows[order]))
+        return nlls
 
 
 class GreedySelector(Selector):
@@ -379,8 +447,10 @@ class FocalSelector(Selector):
     """The team of `size` with the highest focal diversity (FQ-GD by default), ties going to
     higher validation accuracy. Without a size, the most diverse team of each size 2 … M is
     found and the best of them under `objective` (validation accuracy, or NLL) is chosen.
-    Pools too large to enumerate, or `hierarchical=True`, take candidates from hierarchical
-    pruning. `parity=True` scores teams
+    With a size only the C(M, size) teams of that size are scored. Pools too large to
+    enumerate (more than `MAX_ENUMERATION_WORK` team-samples with a size, more than
+    `MAX_ENUMERATION_MEMBERS` members without), or `hierarchical=True`, take candidates from
+    hierarchical pruning. `parity=True` scores teams
     as EnsembleBench's scripts do (`focal_diversity_parity`, lower = more diverse)."""
 
     name = "focal"
@@ -405,8 +475,11 @@ class FocalSelector(Selector):
     def _select(self, p: np.ndarray, y: np.ndarray) -> Selection:
         m = len(p)
         size = check_size(self.size, m, low=2)
+        fixed = size is not None and not self.parity
         use_pruning = self.hierarchical
-        if use_pruning is None:
+        if use_pruning is None and fixed:
+            use_pruning = team_count(m, size) * len(y) > MAX_ENUMERATION_WORK
+        elif use_pruning is None:
             use_pruning = m > MAX_ENUMERATION_MEMBERS
         if use_pruning:
             pruner = HierarchicalSelector(
@@ -415,6 +488,8 @@ class FocalSelector(Selector):
             res = pruner._select(p, y)
             details = {**res.details, "candidates": "hierarchical pruning"}
             return replace(res, method=self.name, details=details)
+        if fixed:
+            return self._fixed(p, y, size)
         if self.parity:
             fq = -focal_diversity_parity(p, y, self.metric)  # their lower-is-diverse, flipped
         else:
@@ -440,6 +515,32 @@ class FocalSelector(Selector):
                 s: {"members": list(members_of(t)), "diversity": d, "accuracy": a}
                 for s, (t, d, a) in best_per_size.items()
             },
+            search="exhaustive-all",
+            teams_scored=int(np.count_nonzero(sizes >= 2)),
+        )
+
+    def _fixed(self, p: np.ndarray, y: np.ndarray, size: int) -> Selection:
+        """Only the teams of `size`: the most diverse, ties to higher accuracy (computed for
+        the tied teams only), then the lower bitmask, as `most_diverse_team`."""
+        check_enumerable_work(team_count(len(p), size), len(y))
+        rows = combinations_array(len(p), size)
+        fq = focal_diversity_of(p, y, rows, self.metric)
+        tied = np.nonzero(fq == fq.max())[0]
+        accs = team_accuracies_of(p, y, rows[tied])
+        rank = bitmask_rank(rows)[tied]
+        pick = int(np.lexsort((rank, -accs))[0])
+        chosen, diversity, accuracy = rows[tied[pick]].tolist(), float(fq[tied[pick]]), accs[pick]
+        return self._result(
+            p,
+            y,
+            chosen,
+            metric=f"FQ-{self.metric}",
+            diversity=diversity,
+            most_diverse_per_size={
+                size: {"members": chosen, "diversity": diversity, "accuracy": float(accuracy)}
+            },
+            search="exhaustive-fixed-size",
+            teams_scored=len(rows),
         )
 
 
@@ -536,6 +637,7 @@ class HierarchicalSelector(Selector):
             y,
             members_of(chosen),
             metric=f"FQ-{self.metric}",
+            search="hierarchical",
             teams_scored=evaluated,
             teams_pruned=len(pruned),
             most_diverse_per_size={

@@ -25,9 +25,12 @@ How `team_accuracies` avoids 2^M full soft votes:
 
 from __future__ import annotations
 
+import itertools
+import math
 import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 
@@ -41,6 +44,10 @@ SUM_BAND = 1e-4  # float32 team sums: well above their rounding (< 4e-5 for 24 m
 PAIRS_PER_TILE = 2048  # with 256 low-half teams: a 2 MiB float32 tile
 MIN_TILE_SAMPLES = 256  # a long contiguous axis for the minimum over a sample's pairs
 MAX_ENUMERATION_MEMBERS = 24
+# Enumerating teams of one size: the limit is work, teams to score × samples (today's ceiling,
+# 2^24 teams, at 5,000 samples; C(32, 4) teams at 5,000 samples is 1.8e8).
+MAX_ENUMERATION_WORK = (1 << 24) * 5_000
+TILE_BYTES = 2 << 20  # one tile of team scores (cache-sized), whatever the number of teams
 
 
 def mask_of(team: Iterable[int]) -> int:
@@ -76,6 +83,66 @@ def check_enumerable(m: int, max_members: int = MAX_ENUMERATION_MEMBERS) -> None
             f"is {max_members} members); use greedy selection, or focal selection with "
             "hierarchical pruning."
         )
+
+
+def check_enumerable_work(teams: int, samples: int, max_work: int = MAX_ENUMERATION_WORK) -> None:
+    """Refuse to score `teams` teams on `samples` samples when that is more than `max_work`."""
+    if teams * samples > max_work:
+        raise ParameterError(
+            f"Scoring {teams:,} teams on {samples:,} samples is {teams * samples:.2e} team-samples,"
+            f" above the limit of {max_work:.2e}; use greedy selection, a smaller team size, or "
+            "focal selection with hierarchical pruning."
+        )
+
+
+def team_count(m: int, size: int | None = None) -> int:
+    """Number of teams of `size` (default: of any size) in a pool of m."""
+    return (1 << m) - 1 if size is None else math.comb(m, size)
+
+
+def combinations_array(m: int, size: int) -> np.ndarray:
+    """Every team of `size` from m members, (C(m, size), size) member indices, rows ascending
+    and in lexicographic order (that of `itertools.combinations`)."""
+    count = math.comb(m, size)
+    flat = np.fromiter(
+        itertools.chain.from_iterable(itertools.combinations(range(m), size)),
+        dtype=np.int64,
+        count=count * size,
+    )
+    return flat.reshape(count, size)
+
+
+def masks_of_rows(teams: np.ndarray) -> np.ndarray:
+    """Bitmasks (T,) of teams given as member-index rows (T, S); members below 63."""
+    return np.bitwise_or.reduce(np.left_shift(1, teams.astype(np.int64)), axis=1)
+
+
+def team_rows(teams: Any, m: int) -> np.ndarray:
+    """Teams as member-index rows (T, S), each row ascending, from (T, S) member indices or
+    (T,) bitmasks of one size. Checks indices, distinct members and equal sizes."""
+    t = np.asarray(teams)
+    if t.dtype.kind not in "iu":
+        raise ParameterError(f"teams must be integers, got dtype {t.dtype}.")
+    t = t.astype(np.int64)
+    if t.ndim == 1:
+        if len(t) and (t.min() <= 0 or (m < 63 and t.max() >= 1 << m)):
+            raise ParameterError(f"team bitmasks must lie in 1 … 2^{m} − 1.")
+        sizes = np.bitwise_count(t.astype(np.uint64)).astype(np.int64)
+        if len(t) and (sizes != sizes[0]).any():
+            raise ParameterError("teams given as bitmasks must all have the same size.")
+        s = int(sizes[0]) if len(t) else 1
+        bits = (t[:, None] >> np.arange(m)) & 1
+        return np.nonzero(bits)[1].reshape(len(t), s)
+    if t.ndim != 2 or t.shape[1] == 0:
+        raise ParameterError(
+            f"teams must be (T, S) member indices or (T,) bitmasks, got {t.shape}."
+        )
+    if len(t) and (t.min() < 0 or t.max() >= m):
+        raise ParameterError(f"team members must be indices from 0 to {m - 1}.")
+    t = np.sort(t, axis=1)
+    if (np.diff(t, axis=1) == 0).any():
+        raise ParameterError("a team lists a member twice.")
+    return t
 
 
 def team_accuracy(probs: np.ndarray, labels: np.ndarray, team: Iterable[int]) -> float:
@@ -230,13 +297,105 @@ def team_nlls(probs: np.ndarray, labels: np.ndarray, masks: np.ndarray) -> np.nd
     product of team indicators (K, M) and the members' label probabilities (M, N)."""
     p, y = check_probs(probs, labels)
     m = len(p)
-    q = p[:, np.arange(len(y)), y]  # (M, N)
     masks = np.asarray(masks, dtype=np.int64)
-    out = np.empty(len(masks))
     chunk = max(1, (1 << 24) // max(1, len(y)))
-    for start in range(0, len(masks), chunk):
-        ms = masks[start : start + chunk]
-        bits = ((ms[:, None] >> np.arange(m)) & 1).astype(np.float64)
+    return _nlls_of_indicators(
+        p, y, len(masks), chunk, lambda a, b: (masks[a:b, None] >> np.arange(m)) & 1
+    )
+
+
+def team_nlls_of(probs: Any, labels: Any, teams: Any, tile_bytes: int = TILE_BYTES) -> np.ndarray:
+    """NLL of the soft vote of each team in `teams` ((T, S) member indices or (T,) bitmasks of
+    one size): (T,), with the arithmetic of the definition (the members' label probabilities
+    added in member order, divided by S, clipped, log, mean), so equal to the NLL of
+    `team_accuracy`'s mean whatever the tiling; `team_nlls` (a matrix product) agrees to
+    rounding. Teams go in tiles of about `tile_bytes` of (team, sample) means."""
+    p, y = check_probs(probs, labels)
+    rows = team_rows(teams, len(p))
+    q = p[:, np.arange(len(y)), y]  # (M, N)
+    out = np.empty(len(rows))
+    step = max(1, tile_bytes // (8 * len(y)))
+    for lo in range(0, len(rows), step):
+        team = rows[lo : lo + step]
+        total = q[team[:, 0]]
+        for j in range(1, team.shape[1]):
+            total += q[team[:, j]]
+        mean = total / float(team.shape[1])
+        out[lo : lo + step] = -np.log(np.clip(mean, NLL_CLIP, None)).mean(axis=1)
+    return out
+
+
+def _nlls_of_indicators(
+    p: np.ndarray,
+    y: np.ndarray,
+    count: int,
+    chunk: int,
+    indicators: Callable[[int, int], np.ndarray],
+) -> np.ndarray:
+    """NLLs of `count` teams whose indicator rows a … b − 1 (float 0/1, (b − a, M)) come from
+    `indicators(a, b)`, `chunk` teams at a time."""
+    q = p[:, np.arange(len(y)), y]  # (M, N)
+    out = np.empty(count)
+    for start in range(0, count, chunk):
+        bits = indicators(start, min(start + chunk, count)).astype(np.float64)
         mean = (bits @ q) / bits.sum(axis=1, keepdims=True)
         out[start : start + chunk] = -np.log(np.clip(mean, NLL_CLIP, None)).mean(axis=1)
+    return out
+
+
+def team_accuracies_of(
+    probs: Any, labels: Any, teams: Any, tile_bytes: int = TILE_BYTES
+) -> np.ndarray:
+    """Soft-vote accuracy of each team in `teams` ((T, S) member indices or (T,) bitmasks of
+    one size): (T,), equal to `team_accuracy` (and `team_accuracies`) for every team.
+
+    The same structure as `team_accuracies` (fixed samples skipped, threat pairs grouped by
+    count per sample), but each team's pair sums are its members' rows added up: work T × S ×
+    pairs. Teams and samples go in tiles so the sums never take more than about `tile_bytes`,
+    whatever T is; a smallest sum within `SUM_BAND` of zero is settled exactly."""
+    p, y = check_probs(probs, labels)
+    rows = team_rows(teams, len(p))
+    count, size = rows.shape
+    structure = _Structure(p, y)
+    correct = np.zeros(count, dtype=np.int64)
+    elems = max(1, tile_bytes // 8)  # the sums and one gathered member row, float32
+    for g, idx in structure.groups:
+        k, n_k = g.shape[1], g.shape[2]
+        width = min(n_k, max(1, elems // k))
+        step = max(1, elems // (k * width))
+        for lo in range(0, n_k, width):
+            # float32 halves the memory traffic; its rounding (< 1e-5 for 63 members) stays
+            # far inside SUM_BAND, as in `team_accuracies`
+            block = g[:, :, lo : lo + width].astype(np.float32)  # (M, k, w)
+            samples = idx[lo : lo + width]
+            for a in range(0, count, step):
+                team = rows[a : a + step]
+                sums = block[team[:, 0]]
+                for j in range(1, size):
+                    sums += block[team[:, j]]
+                smallest = sums[:, 0]
+                for i in range(1, k):  # elementwise over contiguous rows: faster than min(axis=1)
+                    np.minimum(smallest, sums[:, i], out=smallest)
+                correct[a : a + step] += (smallest > SUM_BAND).sum(axis=1)
+                near_team, near_col = np.nonzero(np.abs(smallest) <= SUM_BAND)
+                if len(near_team):
+                    exact = _soft_vote_correct_rows(p, y, team[near_team], samples[near_col])
+                    correct[a : a + step] += np.bincount(
+                        near_team, weights=exact.astype(np.float64), minlength=len(team)
+                    ).astype(np.int64)
+    return (correct + structure.always_right) / len(y)
+
+
+def _soft_vote_correct_rows(
+    p: np.ndarray, y: np.ndarray, rows: np.ndarray, samples: np.ndarray, chunk: int = 65536
+) -> np.ndarray:
+    """`_soft_vote_correct` for teams as ascending member rows: the same arithmetic (members'
+    probabilities added in member order, divided by the team size, argmax)."""
+    out = np.empty(len(rows), dtype=bool)
+    for lo in range(0, len(rows), chunk):
+        r, sm = rows[lo : lo + chunk], samples[lo : lo + chunk]
+        total = np.zeros((len(r), p.shape[2]))
+        for j in range(r.shape[1]):
+            total += p[r[:, j], sm]
+        out[lo : lo + chunk] = (total / float(r.shape[1])).argmax(axis=1) == y[sm]
     return out
