@@ -111,9 +111,11 @@ def test_two_workers_on_one_out_each_train_a_part(tmp_path):
     assert len(trained_by) == 2
 
 
-def test_a_database_restart_while_a_worker_waits_is_waited_out(tmp_path):
-    """Worker A trains the only grid point; worker B, with nothing to claim, waits for it; the
-    server restarts meanwhile. Both end normally and the point is trained once."""
+@pytest.mark.parametrize("delay", [0.3, 4.0], ids=["while_it_starts", "while_it_waits"])
+def test_a_database_restart_while_a_worker_waits_is_waited_out(tmp_path, delay):
+    """Worker A trains the only grid point; worker B starts, then (with nothing to claim)
+    waits for it; the server restarts while B is starting up or while it waits. Both end
+    normally and the point is trained once."""
     import time
     from pathlib import Path
 
@@ -139,7 +141,7 @@ def test_a_database_restart_while_a_worker_waits_is_waited_out(tmp_path):
     second = subprocess.Popen(
         argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-    time.sleep(4)  # its start-up, then it waits for the first worker's trial
+    time.sleep(delay)  # during its start-up, or once it waits for the first worker's trial
     script = Path(__file__).resolve().parents[2] / ".ci" / "postgres.sh"
     subprocess.run(["bash", str(script), "restart"], check=True, timeout=60)
     for proc in (first, second):

@@ -635,18 +635,20 @@ def test_the_storage_url_is_not_part_of_the_sweep_and_its_password_is_never_writ
         "env:LRENS_TEST_STORAGE",
     )
     assert code == 0 and "1 member in" in out_text and "val acc" not in out_text, err
-    # a database server with a password: refused before anything is written, password masked
+    # a database server with a password, unreachable for longer than the outage allowance:
+    # refused before anything is written, password masked
     bad = tmp_path / "bad"
-    code, _, err = run(
+    code, out_text, err = run(
         capsys,
         "tune",
-        str(write(tmp_path, one)),
+        str(write(tmp_path, one + "\n[study]\noutage_seconds = 1\n", "bad.toml")),
         "--out",
         str(bad),
         "--storage",
         "postgresql://lrens:s3cret@127.0.0.1:1/none",
     )
     assert code == 2 and "s3cret" not in err and "***" in err and not bad.exists()
+    assert "s3cret" not in out_text
     code, _, err = run(
         capsys, "tune", str(write(tmp_path, one)), "--out", str(bad), "--storage", "env:UNSET_X"
     )

@@ -43,8 +43,10 @@ class StudyConfig(StrictModel):
     """Where trials are recorded: an Optuna storage URL (default: SQLite in the output
     directory), a journal file (`*.log` or `journal:PATH`), or `env:NAME` (the URL in that
     environment variable, e.g. to keep a password out of files); the study name and task; how
-    many trials a worker claims at once and trains together (`batch_members`), and how many
-    workers are expected to share the sweep (`workers`: each claims at most its share)."""
+    many trials a worker claims at once and trains together (`batch_members`), how many
+    workers are expected to share the sweep (`workers`: each claims at most its share), and
+    how long a worker waits for a database server that is down or restarting
+    (`outage_seconds`)."""
 
     name: str | None = None
     storage: str | None = None
@@ -54,6 +56,7 @@ class StudyConfig(StrictModel):
     workers: int = Field(1, ge=1, le=10_000)
     heartbeat_seconds: float = Field(10.0, gt=0, allow_inf_nan=False)
     grace_seconds: float = Field(120.0, ge=MIN_GRACE_SECONDS, allow_inf_nan=False)
+    outage_seconds: float = Field(120.0, gt=0, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _beats_within_grace(self) -> StudyConfig:

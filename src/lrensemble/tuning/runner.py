@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import optuna
@@ -63,6 +63,7 @@ from lrensemble.tuning.study import (
     worker_id,
 )
 
+T = TypeVar("T")
 POLL_SECONDS = 2.0
 STAGING_GRACE_SECONDS = 600.0  # a live writer's staging directory is never this old
 
@@ -100,7 +101,14 @@ def _fingerprint(config: TuneConfig, data_checksum: str | None = None) -> str:
     payload["train"].pop("device", None)
     # where trials are recorded and how workers share them change no member: the study's
     # name, not its URL, identifies it (another host name for one database is the same sweep)
-    for key in ("storage", "batch_members", "workers", "heartbeat_seconds", "grace_seconds"):
+    for key in (
+        "storage",
+        "batch_members",
+        "workers",
+        "heartbeat_seconds",
+        "grace_seconds",
+        "outage_seconds",
+    ):
         payload["study"].pop(key, None)
     if data_checksum is not None:
         payload["data_sha256"] = data_checksum
@@ -184,6 +192,7 @@ class Sweep:
         )
         self.choices = space_choices(config.search) if config.search.method != "grid" else None
         self.storage_url = resolve_storage_url(config.study.storage, default_storage(self.out))
+        self.outage = config.study.outage_seconds
         self._storage: optuna.storages.BaseStorage | None = None
         self.name = config.study_name()
 
@@ -232,7 +241,7 @@ class Sweep:
     def _prepare(self) -> tuple[Dataset, Pool, optuna.Study]:
         dataset = self._load_and_check()
         if self.storage_url != default_storage(self.out):  # a bad URL or password: nothing written
-            self._storage = open_storage(self.storage_url)
+            self._storage = open_storage(self.storage_url, wait=self.outage, log=self.log)
         blocking = file_in_the_way(self.out)
         if blocking is not None:
             raise ConfigError(f"--out {self.out}: {blocking} is a file, not a directory.")
@@ -272,7 +281,13 @@ class Sweep:
         )
         pool.remove_stale_staging(older_than=STAGING_GRACE_SECONDS)
         _check_members(pool)
-        storage = self._storage or open_storage(self.storage_url)
+        storage = self._storage or open_storage(self.storage_url, wait=self.outage, log=self.log)
+        study = self._retry(lambda: self._open_study(storage, fingerprint))
+        return dataset, pool, study
+
+    def _open_study(self, storage: optuna.storages.BaseStorage, fingerprint: str) -> optuna.Study:
+        """The sweep's study, checked against this config and marked with it; its grid queued
+        if this worker created it. Every step may be repeated after an outage."""
         study, created = self._create_or_load(storage)
         attrs = {
             "dataset": self.config.data["name"],
@@ -291,11 +306,15 @@ class Sweep:
         # the grid is queued once per study, by the worker that created it (creating a study
         # is atomic in every storage); later, points whose trials failed are queued again
         # when a worker finds nothing left to claim
-        if self.points and created:
+        if self.points and (created or study.user_attrs.get("grid_queuer") == worker_id()):
             study.set_user_attr("grid_queuer", worker_id())  # others wait while it lives
             self._queue_missing_points(study)
             study.set_user_attr("grid_queued", True)
-        return dataset, pool, study
+        return study
+
+    def _retry(self, fn: Callable[[], T]) -> T:
+        """`fn()`, waited out through a storage outage of up to `[study] outage_seconds`."""
+        return with_retry(fn, self.storage_url, self.outage)
 
     def _create_or_load(self, storage: optuna.storages.BaseStorage) -> tuple[optuna.Study, bool]:
         """The sweep's study, and whether this worker created it (exactly one worker does)."""
@@ -511,14 +530,12 @@ class Sweep:
             for name, value in attrs.items():
                 trial.set_user_attr(name, value)
 
-        with_retry(write, self.storage_url)
+        self._retry(write)
 
     def _tell(self, study: optuna.Study, trial: optuna.Trial, *args: Any, **kwargs: Any) -> None:
         """`study.tell`, waiting out a storage outage (a repeat of a tell that reached the
         database before the connection dropped is skipped)."""
-        with_retry(
-            lambda: study.tell(trial, *args, skip_if_finished=True, **kwargs), self.storage_url
-        )
+        self._retry(lambda: study.tell(trial, *args, skip_if_finished=True, **kwargs))
 
     def _reuse(
         self, study: optuna.Study, trial: optuna.Trial, key: str, pool: Pool
@@ -664,9 +681,9 @@ class Sweep:
             bar = bars.add(f"sweep {self.name}", total=total, completed=self._done(study))
             while True:
                 trials: list[tuple[optuna.Trial, str, Policy]] = []
-                with_retry(functools.partial(self._claim, study, limit, trials), self.storage_url)
+                self._retry(functools.partial(self._claim, study, limit, trials))
                 if not trials:
-                    running = with_retry(lambda: count(study, TrialState.RUNNING), self.storage_url)
+                    running = self._retry(lambda: count(study, TrialState.RUNNING))
                     if running and wait:
                         time.sleep(POLL_SECONDS)  # other workers' trials, or stale ones soon
                         continue

@@ -53,43 +53,66 @@ def mask_url(url: str) -> str:
     return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
 
 
-def open_storage(url: str) -> optuna.storages.BaseStorage:
+def open_storage(
+    url: str, wait: float = 0.0, log: Callable[[str], None] | None = None
+) -> optuna.storages.BaseStorage:
     """An Optuna storage: a journal file for `journal:PATH` or `*.log`, else an SQLAlchemy URL
     (SQLite waits up to a minute for locks held by other workers; a database server's
-    connections are checked before use, so one dropped by a restart is replaced)."""
+    connections are checked before use, so one dropped by a restart is replaced). A server
+    that is unreachable (down, restarting) is tried again with growing pauses for up to `wait`
+    seconds (said once through `log`); anything else (a bad URL, a wrong password, a missing
+    driver) is one sentence at once."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     shown = mask_url(url)
-    try:
-        if url.startswith("journal:") or url.endswith(".log"):
-            path = url.removeprefix("journal:")
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            backend = optuna.storages.journal.JournalFileBackend(path)
-            return optuna.storages.JournalStorage(backend)
-        if url.startswith("sqlite"):
-            # Python's sqlite3 begins a transaction only at the first write, so Optuna's
-            # read-then-update of a trial's state (taking a queued trial, failing a stale one)
-            # is not atomic between processes; the driver's own transactions are turned off
-            # and every transaction begins IMMEDIATE (see `_immediate_transactions`)
-            kwargs: dict[str, Any] = {"connect_args": {"timeout": 60, "isolation_level": None}}
-        else:
-            kwargs = {"pool_pre_ping": True}
-        for attempt in range(SCHEMA_ATTEMPTS):
-            try:
-                if url.startswith("sqlite"):
-                    return _immediate_transactions(
-                        optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
-                    )
-                return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
-            except Exception as exc:
-                # workers of other machines starting together on a new database all create
-                # Optuna's tables: the losers see "already exists" and simply open them again
-                if attempt + 1 == SCHEMA_ATTEMPTS or not _schema_race(exc):
-                    raise
-                time.sleep(0.5 * (attempt + 1))
-    except (ImportError, ValueError, optuna.exceptions.StorageInternalError) as exc:
-        raise ConfigError(f"Cannot open the study storage {shown!r} ({_first(exc)}).") from None
-    except Exception as exc:  # SQLAlchemy's errors: bad URL, unreachable server, ...
-        raise DataError(f"Cannot open the study storage {shown!r} ({_first(exc)}).") from None
+    deadline, pause = time.monotonic() + wait, 1.0
+    while True:
+        try:
+            return _open(url)
+        except (ImportError, ValueError) as exc:  # a missing driver, a malformed URL
+            raise ConfigError(f"Cannot open the study storage {shown!r} ({_first(exc)}).") from None
+        except Exception as exc:  # SQLAlchemy's and Optuna's: unreachable server, restart, ...
+            if not _transient(exc) or time.monotonic() + pause > deadline:
+                raise DataError(
+                    f"Cannot open the study storage {shown!r} ({_first(exc)})."
+                ) from None
+            if log is not None and pause == 1.0:
+                log(
+                    f"the study storage {shown} is unreachable ({_first(exc)}); trying again "
+                    f"for up to {wait:g} s ([study] outage_seconds)"
+                )
+            time.sleep(pause)
+            pause = min(2 * pause, 16.0)
+
+
+def _open(url: str) -> optuna.storages.BaseStorage:
+    """`open_storage` without its error handling."""
+    if url.startswith("journal:") or url.endswith(".log"):
+        path = url.removeprefix("journal:")
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        backend = optuna.storages.journal.JournalFileBackend(path)
+        return optuna.storages.JournalStorage(backend)
+    if url.startswith("sqlite"):
+        # Python's sqlite3 begins a transaction only at the first write, so Optuna's
+        # read-then-update of a trial's state (taking a queued trial, failing a stale one)
+        # is not atomic between processes; the driver's own transactions are turned off
+        # and every transaction begins IMMEDIATE (see `_immediate_transactions`)
+        kwargs: dict[str, Any] = {"connect_args": {"timeout": 60, "isolation_level": None}}
+    else:
+        kwargs = {"pool_pre_ping": True}
+    for attempt in range(SCHEMA_ATTEMPTS):
+        try:
+            if url.startswith("sqlite"):
+                return _immediate_transactions(
+                    optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+                )
+            return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+        except Exception as exc:
+            # workers of other machines starting together on a new database all create
+            # Optuna's tables: the losers see "already exists" and simply open them again
+            if attempt + 1 == SCHEMA_ATTEMPTS or not _schema_race(exc):
+                raise
+            time.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 SCHEMA_ATTEMPTS = 5
