@@ -13,7 +13,10 @@ BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), 
 
 @pytest.mark.parametrize("code", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])
 def test_readme_example_runs(code):
-    exec(compile(code, str(README), "exec"), {})
+    """Each block runs to its end (its own asserts check what it shows)."""
+    namespace: dict = {}
+    exec(compile(code + "\n__reached_the_end__ = True\n", str(README), "exec"), namespace)
+    assert namespace["__reached_the_end__"]
 
 
 def test_readme_has_examples():

@@ -85,6 +85,14 @@ MethodOption = Annotated[
         f"(default {_DEFAULTS.method})."
     ),
 ]
+CorruptionDataOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--data",
+        help="With --corruptions: the pool's data, when it cannot be found from the pool "
+        "(a .npz, a .csv, an image folder, or SPLIT=PATH items).",
+    ),
+]
 SizeOption = Annotated[int | None, typer.Option(help="Team size (default: the method's choice).")]
 ObjectiveOption = Annotated[
     str | None,

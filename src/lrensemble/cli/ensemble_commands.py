@@ -22,6 +22,7 @@ from lrensemble.cli.app import DeviceOption, JsonOption, ProgressOption, app, ou
 from lrensemble.cli.common import (
     CalibrateMembersOption,
     CalibrateOption,
+    CorruptionDataOption,
     MaxCandidatesOption,
     MethodOption,
     MetricOption,
@@ -494,14 +495,7 @@ def evaluate_command(
     corruption_seed: Annotated[
         int, typer.Option(help="With --corruptions: the seed of the corrupted test sets.")
     ] = 0,
-    data: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--data",
-            help="With --corruptions: the pool's data, when it cannot be found from the pool "
-            "(a .npz, a .csv, an image folder, or SPLIT=PATH items).",
-        ),
-    ] = None,
+    data: CorruptionDataOption = None,
     device: DeviceOption = None,
     progress: ProgressOption = None,
     as_json: JsonOption = False,

@@ -11,6 +11,7 @@ from lrensemble.cli.app import DeviceOption, EpochsOption, ProgressOption, SeedO
 from lrensemble.cli.common import (
     CalibrateMembersOption,
     CalibrateOption,
+    CorruptionDataOption,
     MaxCandidatesOption,
     MethodOption,
     MetricOption,
@@ -130,14 +131,7 @@ def report(
             "first predicted on them (cached in the pool) for a 'Corrupted test sets' section.",
         ),
     ] = False,
-    data: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--data",
-            help="With --corruptions: the pool's data, when it cannot be found from the pool "
-            "(a .npz, a .csv, an image folder, or SPLIT=PATH items).",
-        ),
-    ] = None,
+    data: CorruptionDataOption = None,
     device: DeviceOption = None,
     progress: ProgressOption = None,
 ) -> None:
